@@ -1,0 +1,5 @@
+import sys
+
+from hb.main import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""The ping server application: FastAPI for the API, a plain ASGI handler for pings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from pingserver import api
+from pingserver.config import Settings, get_settings
+from pingserver.ping import ASGIApp, PingHandler, with_ping_path
+from pingserver.store import Store
+
+DEFAULT_PROJECT = "default"
+
+
+async def bootstrap(store: Store, settings: Settings) -> None:
+    """The default project carries the keys given by HB_API_KEY, HB_API_KEY_READONLY and
+    HB_PING_KEY, so that automation can use the server without a set-up step."""
+    if settings.api_key or settings.api_key_readonly or settings.ping_key:
+        await store.ensure_project(DEFAULT_PROJECT, "Default", ping_key=settings.ping_key,
+                                   api_key=settings.api_key,
+                                   api_key_readonly=settings.api_key_readonly)
+
+
+def create_api(settings: Settings, holder: dict[str, Store]) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store.from_settings(settings)
+        holder["store"] = store
+        app.state.store = store
+        app.state.settings = settings
+        try:
+            await bootstrap(store, settings)
+        except Exception:  # Redis may be down at start: the API answers 503 until it is back
+            pass
+        yield
+        await store.close()
+
+    app = FastAPI(title="Heartbeat Operator ping server", version="0.1.0", lifespan=lifespan)
+    for router in api.routers():
+        app.include_router(router)
+    api.install_error_handlers(app)
+    return app
+
+
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    settings = settings or get_settings()
+    holder: dict[str, Store] = {}
+    fastapi_app = create_api(settings, holder)
+    handler = PingHandler(lambda: holder["store"], settings.ping_body_limit)
+    return with_ping_path(fastapi_app, handler)

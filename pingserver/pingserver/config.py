@@ -1,0 +1,85 @@
+"""Server-side configuration: environment variables with the prefix HB_, validated at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(RuntimeError):
+    """A configuration variable is invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HB_", extra="ignore")
+
+    # Storage
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False
+    redis_timeout: float = Field(2.0, gt=0, le=60)
+
+    # URLs and keys of the default project
+    site_root: str = "http://127.0.0.1:8000"
+    api_key: str = ""
+    api_key_readonly: str = ""
+    ping_key: str = ""
+
+    # Ping path
+    ping_body_limit: int = Field(100_000, ge=0, le=10_000_000)
+    ping_log_limit: int = Field(100, ge=1, le=10_000)
+
+    # Check validation limits (seconds)
+    min_timeout: int = Field(60, ge=1)
+    max_timeout: int = Field(365 * 86400, ge=60)
+
+    # Sweeper
+    sweep_interval: float = Field(0.5, gt=0, le=10)
+    sweep_batch: int = Field(1000, ge=1, le=100_000)
+    lease_seconds: float = Field(30.0, gt=0)
+
+    # Notifier
+    notify_workers: int = Field(32, ge=1, le=1024)
+    notify_timeout: float = Field(10.0, gt=0, le=300)
+    notify_max_attempts: int = Field(8, ge=1, le=100)
+    notify_backoff_base: float = Field(2.0, gt=0)
+    notify_backoff_max: float = Field(600.0, gt=0)
+    allow_private_webhooks: bool = False
+    smtp_host: str = ""
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "heartbeat@localhost"
+    smtp_starttls: bool = True
+
+    @field_validator("site_root")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+def load() -> Settings:
+    """Read the environment; a bad value raises ConfigError naming the HB_ variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"HB_{field.upper()}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load()

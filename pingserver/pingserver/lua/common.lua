@@ -1,0 +1,109 @@
+-- common.lua: helpers prepended to every script of the store (see store.py, `_script`).
+-- Every key a script touches belongs to one shard and carries the shard's hash tag, so each
+-- script runs on one Redis Cluster slot. Times are UTC milliseconds.
+-- Convention: KEYS[1] is the check hash when a script works on one check.
+
+local MAX_DURATION = 72 * 3600 * 1000 -- a start and a finish further apart are unrelated
+local MAX_RUNS = 100                   -- concurrent runs tracked per check
+local FLIP_KEEP_MS = 93 * 86400 * 1000 -- flips kept for downtime statistics
+local FLIP_KEEP_N = 1000
+
+local function num(v)
+  return tonumber(v) or 0
+end
+
+local function hnum(key, field)
+  return num(redis.call('HGET', key, field))
+end
+
+-- Record a transition in the check's flip history and in the shard's event stream.
+local function flip(ck, flips, events, uuid, old, new, ts, reason, rid, downtime, now)
+  local seq = redis.call('HINCRBY', ck, 'flip_seq', 1)
+  local project = redis.call('HGET', ck, 'project') or ''
+  redis.call('XADD', events, '*', 'check', uuid, 'project', project, 'old', old, 'new', new,
+    'ts', ts, 'reason', reason, 'rid', rid or '', 'downtime', downtime or 0, 'seq', seq)
+  redis.call('ZADD', flips, ts, cjson.encode({
+    ts = ts, old = old, new = new, reason = reason, rid = rid or '', downtime = downtime or 0,
+    seq = seq}))
+  redis.call('ZREMRANGEBYSCORE', flips, '-inf', now - FLIP_KEEP_MS)
+  redis.call('ZREMRANGEBYRANK', flips, 0, -(FLIP_KEEP_N + 1))
+  redis.call('HSET', ck, 'status', new, 'last_flip', ts, 'last_flip_reason', reason)
+  if new == 'down' then
+    local every = hnum(ck, 'repeat_every')
+    redis.call('HSET', ck, 'down_since', ts, 'next_repeat', every > 0 and ts + every * 1000 or 0)
+  elseif old == 'down' then
+    redis.call('HSET', ck, 'down_since', 0, 'next_repeat', 0)
+  end
+end
+
+-- Grace start and down time follow the last ping: a period for simple checks, the first
+-- precomputed tick after it for cron and OnCalendar checks.
+local function reschedule(ck)
+  local f = redis.call('HMGET', ck, 'kind', 'timeout', 'grace', 'last_ping', 'ticks', 'ticks_final')
+  local last = num(f[4])
+  if last == 0 then
+    redis.call('HSET', ck, 'grace_start', 0, 'down_at', 0, 'needs_eval', 0)
+    return
+  end
+  local start = 0
+  local needs = 0
+  if f[1] == 'simple' then
+    start = last + num(f[2]) * 1000
+  else
+    for tick in string.gmatch(f[5] or '', '%d+') do
+      local t = tonumber(tick)
+      if t > last then
+        start = t
+        break
+      end
+    end
+    if start == 0 and f[6] ~= '1' then
+      needs = 1
+    end
+  end
+  local down = 0
+  if start > 0 then
+    down = start + num(f[3]) * 1000
+  end
+  redis.call('HSET', ck, 'grace_start', start, 'down_at', down, 'needs_eval', needs)
+end
+
+-- The next moment this check needs the sweeper, in the shard's deadline set.
+local function rescore(ck, runs, due, uuid, now)
+  local f = redis.call('HMGET', ck, 'status', 'grace_start', 'down_at', 'needs_eval',
+    'next_repeat', 'grace', 'max_runtime')
+  local status = f[1]
+  local best = nil
+  local function consider(t)
+    if t > 0 and (best == nil or t < best) then best = t end
+  end
+  if f[4] == '1' then
+    consider(now)
+  elseif status == 'up' then
+    consider(num(f[2]))
+  elseif status == 'late' then
+    consider(num(f[3]))
+  elseif status == 'down' then
+    consider(num(f[5]))
+  end
+  if status ~= 'down' and f[4] ~= '1' then
+    local budget = (num(f[7]) > 0 and num(f[7]) or num(f[6])) * 1000
+    for _, s in ipairs(redis.call('HVALS', runs)) do
+      consider(num(s) + budget)
+    end
+  end
+  if best then
+    redis.call('ZADD', due, best, uuid)
+  else
+    redis.call('ZREM', due, uuid)
+  end
+end
+
+-- The newest start among the runs still open, for display (`last_start`).
+local function refresh_last_start(ck, runs)
+  local newest = 0
+  for _, s in ipairs(redis.call('HVALS', runs)) do
+    if num(s) > newest then newest = num(s) end
+  end
+  redis.call('HSET', ck, 'last_start', newest)
+end

@@ -1,0 +1,164 @@
+"""The check model: typed views of what the store keeps, and the state rules read from it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+STATES = ("new", "up", "late", "down", "paused")
+
+# Configuration fields and their types, as stored in the check hash. Everything else in the
+# hash is runtime state written by the Lua scripts.
+CONFIG_FIELDS: dict[str, type] = {
+    "name": str,
+    "slug": str,
+    "tags": str,
+    "desc": str,
+    "kind": str,  # simple | cron | oncalendar
+    "timeout": int,  # seconds, simple checks
+    "grace": int,  # seconds
+    "schedule": str,
+    "tz": str,
+    "methods": str,  # "" | "POST"
+    "manual_resume": bool,
+    "filter_http_body": bool,
+    "filter_default_fail": bool,
+    "start_kw": str,
+    "success_kw": str,
+    "failure_kw": str,
+    "channels": str,  # comma-separated channel ids
+    # Beyond healthchecks
+    "max_runtime": int,  # seconds a run may take; 0 = use grace (healthchecks' rule)
+    "alert_on_late": bool,  # alert when the grace period starts (healthchecks #377)
+    "repeat_every": int,  # seconds between repeated down alerts; 0 = off (#510)
+    "fail_threshold": int,  # consecutive failure signals before down (#525)
+}
+
+DEFAULTS: dict[str, Any] = {
+    "name": "",
+    "slug": "",
+    "tags": "",
+    "desc": "",
+    "kind": "simple",
+    "timeout": 86400,
+    "grace": 3600,
+    "schedule": "* * * * *",
+    "tz": "UTC",
+    "methods": "",
+    "manual_resume": False,
+    "filter_http_body": False,
+    "filter_default_fail": False,
+    "start_kw": "",
+    "success_kw": "",
+    "failure_kw": "",
+    "channels": "",
+    "max_runtime": 0,
+    "alert_on_late": False,
+    "repeat_every": 0,
+    "fail_threshold": 1,
+}
+
+
+def encode(value: Any) -> str:
+    """How a config value is written to Redis."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def _int(raw: dict[str, str], key: str) -> int:
+    try:
+        return int(raw.get(key) or 0)
+    except ValueError:
+        return 0
+
+
+@dataclass
+class Check:
+    uuid: str
+    project: str
+    config: dict[str, Any]
+    status: str
+    n_pings: int
+    created: int
+    last_ping: int
+    last_start: int
+    last_duration: int
+    last_exitstatus: int | None
+    grace_start: int
+    down_at: int
+    down_since: int
+    last_flip: int
+    badge_key: str
+    version: int
+    raw: dict[str, str] = field(repr=False, default_factory=dict)
+
+    @classmethod
+    def from_hash(cls, uuid: str, raw: dict[str, str]) -> Check:
+        config: dict[str, Any] = {}
+        for name, kind in CONFIG_FIELDS.items():
+            value = raw.get(name)
+            if value is None:
+                config[name] = DEFAULTS[name]
+            elif kind is bool:
+                config[name] = value == "1"
+            elif kind is int:
+                config[name] = _int(raw, name)
+            else:
+                config[name] = value
+        exit_raw = raw.get("last_exitstatus", "")
+        return cls(
+            uuid=uuid,
+            project=raw.get("project", ""),
+            config=config,
+            status=raw.get("status", "new"),
+            n_pings=_int(raw, "n_pings"),
+            created=_int(raw, "created"),
+            last_ping=_int(raw, "last_ping"),
+            last_start=_int(raw, "last_start"),
+            last_duration=_int(raw, "last_duration"),
+            last_exitstatus=int(exit_raw) if exit_raw.lstrip("-").isdigit() else None,
+            grace_start=_int(raw, "grace_start"),
+            down_at=_int(raw, "down_at"),
+            down_since=_int(raw, "down_since"),
+            last_flip=_int(raw, "last_flip"),
+            badge_key=raw.get("badge_key", ""),
+            version=_int(raw, "version"),
+            raw=raw,
+        )
+
+    @property
+    def started(self) -> bool:
+        return self.last_start > 0
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [t for t in str(self.config["tags"]).split(" ") if t]
+
+    @property
+    def channel_ids(self) -> list[str]:
+        return [c for c in str(self.config["channels"]).split(",") if c]
+
+    @property
+    def unique_key(self) -> str:
+        # Same derivation as healthchecks: stable, and reveals nothing about the ping URL.
+        return hashlib.sha1(self.uuid.encode()).hexdigest()
+
+    def effective_status(self, now_ms: int) -> str:
+        """The state at `now_ms`, even if the sweeper has not acted yet (as healthchecks
+        computes grace on read)."""
+        if self.status in ("up", "late"):
+            if self.down_at and now_ms >= self.down_at:
+                return "down"
+            if self.grace_start and now_ms >= self.grace_start:
+                return "late"
+        return self.status
+
+    def next_deadline(self) -> int:
+        """When the check next changes state without a signal (0 = never)."""
+        if self.status == "up":
+            return self.grace_start
+        if self.status == "late":
+            return self.down_at
+        return 0

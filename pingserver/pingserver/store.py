@@ -1,0 +1,374 @@
+"""Operations on the Redis store. Key names and scripts come from `keys`; nothing else in the
+project talks to Redis directly."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid as uuidlib
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+
+from pingserver import keys, schedules
+from pingserver.config import Settings
+from pingserver.model import DEFAULTS, Check, encode
+
+AnyRedis = Redis | RedisCluster
+
+NOTES_KEEP = 200
+DEADLETTER_KEEP = 10_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def connect(settings: Settings, *, decode: bool = True) -> AnyRedis:
+    """A client for a single Redis or a Redis Cluster, with bounded timeouts so that a dead
+    Redis turns into a quick 503 rather than a hung request."""
+    options: dict[str, Any] = {
+        "decode_responses": decode,
+        "socket_timeout": settings.redis_timeout,
+        "socket_connect_timeout": settings.redis_timeout,
+    }
+    if settings.redis_cluster:
+        return RedisCluster.from_url(settings.redis_url, **options)
+    return Redis.from_url(settings.redis_url, health_check_interval=10, **options)
+
+
+@dataclass
+class ProjectKeys:
+    id: str
+    name: str
+    api_key: str
+    api_key_readonly: str
+    ping_key: str
+    badge_key: str
+
+
+@dataclass
+class Auth:
+    project: str
+    readonly: bool
+
+
+class Store:
+    def __init__(self, redis: AnyRedis, raw: AnyRedis, settings: Settings) -> None:
+        self.r = redis
+        self.raw = raw  # same server, bytes in and out: ping bodies need not be UTF-8
+        self.settings = settings
+        self._scripts: dict[str, AsyncScript] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        return cls(connect(settings), connect(settings, decode=False), settings)
+
+    async def close(self) -> None:
+        await self.r.aclose()
+        await self.raw.aclose()
+
+    def script(self, name: str) -> AsyncScript:
+        if name not in self._scripts:
+            self._scripts[name] = self.r.register_script(keys.script_source(name))
+        return self._scripts[name]
+
+    async def healthy(self) -> bool:
+        try:
+            return bool(await self.r.ping())
+        except Exception:
+            return False
+
+    # Projects and keys -------------------------------------------------------------------
+
+    async def ensure_project(self, pid: str, name: str, *, ping_key: str = "",
+                             api_key: str = "", api_key_readonly: str = "") -> None:
+        """Create the project if missing and attach the given keys (idempotent)."""
+        pk = keys.project_key(pid)
+        await self.r.hsetnx(pk, "name", name)
+        await self.r.hsetnx(pk, "created", str(now_ms()))
+        await self.r.hsetnx(pk, "badge_key", secrets.token_urlsafe(16))
+        await self.r.sadd(keys.PROJECTS, pid)
+        if ping_key:
+            old = await self.r.hget(pk, "ping_key")
+            if old and old != ping_key:
+                await self.r.delete(keys.pingkey_key(old))
+            await self.r.hset(pk, "ping_key", ping_key)
+            await self.r.set(keys.pingkey_key(ping_key), pid)
+        if api_key:
+            await self.add_api_key(pid, api_key, readonly=False)
+        if api_key_readonly:
+            await self.add_api_key(pid, api_key_readonly, readonly=True)
+
+    async def add_api_key(self, pid: str, api_key: str, *, readonly: bool) -> None:
+        await self.r.set(keys.apikey_key(hash_key(api_key)), f"{pid}:{'ro' if readonly else 'rw'}")
+
+    async def create_project(self, name: str) -> ProjectKeys:
+        pid = str(uuidlib.uuid4())
+        project = ProjectKeys(
+            id=pid,
+            name=name,
+            api_key=secrets.token_urlsafe(24),
+            api_key_readonly=secrets.token_urlsafe(24),
+            ping_key=new_ping_key(),
+            badge_key="",
+        )
+        await self.ensure_project(pid, name, ping_key=project.ping_key, api_key=project.api_key,
+                                  api_key_readonly=project.api_key_readonly)
+        project.badge_key = await self.r.hget(keys.project_key(pid), "badge_key") or ""
+        return project
+
+    async def project(self, pid: str) -> dict[str, str]:
+        return await self.r.hgetall(keys.project_key(pid))  # type: ignore[no-any-return]
+
+    async def projects(self) -> list[str]:
+        return sorted(await self.r.smembers(keys.PROJECTS))
+
+    async def authenticate(self, api_key: str) -> Auth | None:
+        if not api_key:
+            return None
+        digest = hash_key(api_key)
+        found = await self.r.get(keys.apikey_key(digest))
+        if not found:
+            return None
+        pid, _, mode = found.rpartition(":")
+        # The lookup is by digest; compare again in constant time as a guard against a
+        # tampered index.
+        if not hmac.compare_digest(digest, hash_key(api_key)):
+            return None
+        return Auth(project=pid, readonly=mode != "rw")
+
+    async def project_by_ping_key(self, ping_key: str) -> str | None:
+        return await self.r.get(keys.pingkey_key(ping_key))  # type: ignore[no-any-return]
+
+    # Checks ------------------------------------------------------------------------------
+
+    async def get_check(self, uuid: str) -> Check | None:
+        raw = await self.r.hgetall(keys.check_key(uuid))
+        return Check.from_hash(uuid, raw) if raw else None
+
+    async def get_checks(self, uuids: list[str]) -> list[Check]:
+        pipe = self.r.pipeline(transaction=False)
+        for uuid in uuids:
+            pipe.hgetall(keys.check_key(uuid))
+        rows = await pipe.execute()
+        return [Check.from_hash(u, raw) for u, raw in zip(uuids, rows, strict=True) if raw]
+
+    async def list_checks(self, pid: str) -> list[Check]:
+        uuids = sorted(await self.r.smembers(keys.project_checks_key(pid)))
+        checks = await self.get_checks(uuids)
+        return sorted(checks, key=lambda c: (c.created, c.uuid))
+
+    async def uuids_by_slug(self, pid: str, slug: str) -> list[str]:
+        return sorted(await self.r.smembers(keys.project_slug_key(pid, slug)))
+
+    async def save_check(self, pid: str, config: dict[str, Any], *, uuid: str | None = None,
+                         create: bool = True) -> tuple[Check, bool] | None:
+        """Create (create=True) or update a check. `config` holds validated fields only.
+        Returns the check and whether it was created, or None when updating a missing one."""
+        check_id = uuid or str(uuidlib.uuid4())
+        existing = await self.get_check(check_id)
+        if existing is None and not create:
+            return None
+        if existing is not None and existing.project != pid:
+            return None
+        fields: dict[str, Any] = {}
+        if existing is None:
+            fields = dict(DEFAULTS)
+            fields["project"] = pid
+            fields["badge_key"] = str(uuidlib.uuid4())
+        fields.update(config)
+        merged = dict(existing.config) if existing else {}
+        merged.update(fields)
+        if merged.get("kind") in ("cron", "oncalendar"):
+            after = existing.last_ping if existing and existing.last_ping else now_ms()
+            ticks = schedules.ticks_after(str(merged["schedule"]), str(merged["tz"]), after)
+            fields["ticks"] = ",".join(map(str, ticks))
+            fields["ticks_final"] = len(ticks) < schedules.TICKS_AHEAD
+        argv: list[str] = [check_id, str(now_ms()), "upsert"]
+        for name, value in fields.items():
+            argv += [name, encode(value)]
+        result = await self.script("configure")(keys=keys.state_keys(check_id), args=argv)
+        created = bool(result[0] == 1)
+        await self._index(pid, check_id, existing.config["slug"] if existing else None,
+                          str(merged["slug"]), str(fields.get("badge_key", "")))
+        check = await self.get_check(check_id)
+        assert check is not None
+        return check, created
+
+    async def _index(self, pid: str, uuid: str, old_slug: str | None, slug: str,
+                     badge: str) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.sadd(keys.project_checks_key(pid), uuid)
+        if old_slug is not None and old_slug != slug and old_slug:
+            pipe.srem(keys.project_slug_key(pid, old_slug), uuid)
+        if slug:
+            pipe.sadd(keys.project_slug_key(pid, slug), uuid)
+        if badge:
+            pipe.set(keys.badge_key(badge), uuid)
+        await pipe.execute()
+
+    async def create_by_slug(self, pid: str, slug: str,
+                             config: dict[str, Any]) -> tuple[list[str], bool]:
+        """`?create=1`: make the check unless another request is making it right now."""
+        lock = keys.slug_lock_key(pid, slug)
+        if not await self.r.set(lock, "1", nx=True, px=5000):
+            return await self._wait_for_slug(pid, slug), False
+        try:
+            uuids = await self.uuids_by_slug(pid, slug)
+            if uuids:
+                return uuids, False
+            if config.get("channels") == "*":
+                config = {**config, "channels": ",".join(
+                    c["id"] for c in await self.list_channels(pid))}
+            saved = await self.save_check(pid, config)
+            assert saved is not None
+            return [saved[0].uuid], True
+        finally:
+            await self.r.delete(lock)
+
+    async def _wait_for_slug(self, pid: str, slug: str) -> list[str]:
+        for _ in range(50):
+            uuids = await self.uuids_by_slug(pid, slug)
+            if uuids:
+                return uuids
+            await asyncio.sleep(0.02)
+        return []
+
+    async def delete_check(self, check: Check) -> None:
+        # Indexes first, so that a ping by slug cannot find a half-deleted check.
+        pipe = self.r.pipeline(transaction=False)
+        pipe.srem(keys.project_checks_key(check.project), check.uuid)
+        if check.config["slug"]:
+            pipe.srem(keys.project_slug_key(check.project, str(check.config["slug"])), check.uuid)
+        if check.badge_key:
+            pipe.delete(keys.badge_key(check.badge_key))
+        await pipe.execute()
+        shard = keys.shard_of(check.uuid)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrem(keys.due_key(shard), check.uuid)
+        for key in keys.all_check_keys(check.uuid):
+            pipe.delete(key)
+        await pipe.execute()
+
+    async def set_paused(self, uuid: str, paused: bool) -> int:
+        """1 done, 0 resume of a check that is not paused, -1 missing."""
+        op = "pause" if paused else "resume"
+        result = await self.script("pause")(keys=keys.state_keys(uuid),
+                                            args=[uuid, str(now_ms()), op])
+        return int(result)
+
+    async def check_by_badge(self, badge: str) -> Check | None:
+        uuid = await self.r.get(keys.badge_key(badge))
+        return await self.get_check(uuid) if uuid else None
+
+    # Pings -------------------------------------------------------------------------------
+
+    async def ping(self, uuid: str, action: str, *, exitstatus: int | None = None,
+                   rid: str = "", method: str = "GET", scheme: str = "http",
+                   remote_addr: str = "", ua: str = "", body: bytes = b"",
+                   at: int | None = None) -> str | None:
+        """Record a ping; returns the kind it was classified as, or None for no such check."""
+        result = await self.script("ping")(
+            keys=keys.check_keys(uuid),
+            args=[uuid, str(at or now_ms()), action, "" if exitstatus is None else str(exitstatus),
+                  rid, method, scheme, remote_addr, ua[:200], body,
+                  str(self.settings.ping_log_limit)],
+        )
+        if not result or result[0] == 0:
+            return None
+        return str(result[1])
+
+    async def pings(self, uuid: str, limit: int) -> list[dict[str, Any]]:
+        rows = await self.r.lrange(keys.pings_key(uuid), 0, limit - 1)
+        return [json.loads(row) for row in rows]
+
+    async def ping_body(self, uuid: str, n: int) -> bytes | None:
+        return await self.raw.hget(keys.bodies_key(uuid), str(n))  # type: ignore[no-any-return]
+
+    async def last_body(self, check: Check) -> bytes:
+        n = check.raw.get("last_body_n")
+        if not n:
+            return b""
+        return await self.ping_body(check.uuid, int(n)) or b""
+
+    async def flips(self, uuid: str, start_ms: int | None = None,
+                    end_ms: int | None = None) -> list[dict[str, Any]]:
+        low = "-inf" if start_ms is None else str(start_ms)
+        high = "+inf" if end_ms is None else str(end_ms)
+        rows = await self.r.zrangebyscore(keys.flips_key(uuid), low, high)
+        return [json.loads(row) for row in rows]
+
+    async def runs(self, uuid: str) -> dict[str, int]:
+        raw = await self.r.hgetall(keys.runs_key(uuid))
+        return {("" if rid == "_" else rid): int(ts) for rid, ts in raw.items()}
+
+    # Channels ----------------------------------------------------------------------------
+
+    async def save_channel(self, pid: str, kind: str, name: str, config: dict[str, Any],
+                           channel_id: str | None = None) -> dict[str, Any]:
+        cid = channel_id or str(uuidlib.uuid4())
+        key = keys.channel_key(cid)
+        await self.r.hset(key, mapping={"id": cid, "project": pid, "kind": kind, "name": name,
+                                        "config": json.dumps(config)})
+        await self.r.hsetnx(key, "created", str(now_ms()))
+        await self.r.sadd(keys.project_channels_key(pid), cid)
+        channel = await self.get_channel(cid)
+        assert channel is not None
+        return channel
+
+    async def get_channel(self, cid: str) -> dict[str, Any] | None:
+        raw = await self.r.hgetall(keys.channel_key(cid))
+        if not raw:
+            return None
+        channel: dict[str, Any] = dict(raw)
+        channel["config"] = json.loads(raw.get("config") or "{}")
+        return channel
+
+    async def list_channels(self, pid: str) -> list[dict[str, Any]]:
+        ids = sorted(await self.r.smembers(keys.project_channels_key(pid)))
+        channels = [await self.get_channel(cid) for cid in ids]
+        return [c for c in channels if c is not None]
+
+    async def delete_channel(self, pid: str, cid: str) -> None:
+        await self.r.srem(keys.project_channels_key(pid), cid)
+        await self.r.delete(keys.channel_key(cid))
+
+    async def record_delivery(self, uuid: str, cid: str, entry: dict[str, Any]) -> None:
+        """Append to the check's notification log and keep the channel's last result."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.lpush(keys.notes_key(uuid), json.dumps(entry))
+        pipe.ltrim(keys.notes_key(uuid), 0, NOTES_KEEP - 1)
+        status = {"last_notify": str(entry["ts"]), "last_error": entry.get("error") or ""}
+        pipe.hset(keys.channel_key(cid), mapping=status)
+        await pipe.execute()
+
+    async def notifications(self, uuid: str, limit: int = NOTES_KEEP) -> list[dict[str, Any]]:
+        rows = await self.r.lrange(keys.notes_key(uuid), 0, limit - 1)
+        return [json.loads(row) for row in rows]
+
+    async def dead_letter(self, entry: dict[str, Any]) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.lpush(keys.DEADLETTER, json.dumps(entry))
+        pipe.ltrim(keys.DEADLETTER, 0, DEADLETTER_KEEP - 1)
+        await pipe.execute()
+
+    async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [json.loads(r) for r in await self.r.lrange(keys.DEADLETTER, 0, limit - 1)]
+
+
+def new_ping_key() -> str:
+    """22 characters of [a-z0-9], about 113 bits, like healthchecks' ping keys."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(22))
