@@ -6,6 +6,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubernetes import client
+
 from hb_controlplane.certs import Pki
 
 CONTROLLERS = (
@@ -85,7 +87,7 @@ def controller_manager_args(binary: Path, kubeconfig: Path) -> list[str]:
     ]
 
 
-def scheduler_args(binary: Path, kubeconfig: Path, ports: Ports) -> list[str]:
+def scheduler_args(binary: Path, kubeconfig: Path, pki: Pki, ports: Ports) -> list[str]:
     return [
         str(binary),
         f"--kubeconfig={kubeconfig}",
@@ -93,8 +95,11 @@ def scheduler_args(binary: Path, kubeconfig: Path, ports: Ports) -> list[str]:
         f"--authorization-kubeconfig={kubeconfig}",
         "--leader-elect=false",
         "--bind-address=127.0.0.1",
-        # The scheduler cannot disable its secure port, so give it a free one.
+        # The scheduler cannot disable its secure port, so give it a free one; the apiserver's
+        # serving cert (valid for 127.0.0.1) lets the readiness probe verify TLS.
         f"--secure-port={ports.scheduler}",
+        f"--tls-cert-file={pki.server_cert}",
+        f"--tls-private-key-file={pki.server_key}",
     ]
 
 
@@ -114,25 +119,24 @@ def kwok_args(binary: Path, kubeconfig: Path, stages: Path) -> list[str]:
     ]
 
 
-def fake_node(name: str) -> dict[str, object]:
+def fake_node(name: str) -> client.V1Node:
     """A Node that kwok manages: no taint, so Job pods schedule without tolerations."""
     resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {FAKE_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "type": "kwok",
-            },
-        },
-        "spec": {},
-        "status": {"allocatable": resources, "capacity": resources},
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "type": "kwok",
     }
+    return client.V1Node(
+        api_version="v1",
+        kind="Node",
+        metadata=client.V1ObjectMeta(
+            name=name, annotations={FAKE_NODE_ANNOTATION: "fake"}, labels=labels
+        ),
+        spec=client.V1NodeSpec(),
+        status=client.V1NodeStatus(allocatable=resources, capacity=resources),
+    )
 
 
 def concat_stages(stage_files: list[Path], target: Path) -> Path:

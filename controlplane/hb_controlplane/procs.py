@@ -8,6 +8,7 @@ parent (an OOM kill, a CI runner timeout) takes its children along.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ _LIVE_LOCK = threading.Lock()
 
 
 class ControlPlaneError(RuntimeError):
-    """A control-plane process exited or did not become ready; the message quotes its log."""
+    """A control-plane process failed to start, exited or did not become ready."""
 
 
 class ManagedProcess:
@@ -93,10 +94,9 @@ class ManagedProcess:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    # The group may be gone already; that is the goal, not an error.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _with_pdeathsig(argv: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ class WaitTimeout(TimeoutError):
 
 
 def wait_for(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float,
     interval: float = 0.2,
     message: str = "condition",

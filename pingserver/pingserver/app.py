@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis.exceptions import RedisError
+from starlette.types import ASGIApp
 
 from pingserver import api
 from pingserver.config import Settings, get_settings
-from pingserver.ping import ASGIApp, PingHandler, with_ping_path
+from pingserver.ping import PingHandler, with_ping_path
 from pingserver.store import Store
 
 DEFAULT_PROJECT = "default"
+log = logging.getLogger("pingserver")
 
 
 async def bootstrap(store: Store, settings: Settings) -> None:
@@ -24,6 +29,19 @@ async def bootstrap(store: Store, settings: Settings) -> None:
                                    api_key_readonly=settings.api_key_readonly)
 
 
+async def _bootstrap_until_done(store: Store, settings: Settings) -> None:
+    """Redis may be down when the server starts: keep trying, the API answers 503 meanwhile."""
+    delay = 0.1
+    while True:
+        try:
+            await bootstrap(store, settings)
+            return
+        except RedisError as exc:
+            log.warning("cannot reach Redis yet (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def create_api(settings: Settings, holder: dict[str, Store]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -31,11 +49,9 @@ def create_api(settings: Settings, holder: dict[str, Store]) -> FastAPI:
         holder["store"] = store
         app.state.store = store
         app.state.settings = settings
-        try:
-            await bootstrap(store, settings)
-        except Exception:  # Redis may be down at start: the API answers 503 until it is back
-            pass
+        task = asyncio.create_task(_bootstrap_until_done(store, settings))
         yield
+        task.cancel()
         await store.close()
 
     app = FastAPI(title="Heartbeat Operator ping server", version="0.1.0", lifespan=lifespan)

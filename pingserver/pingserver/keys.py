@@ -25,6 +25,7 @@ Global (one key each, any slot):
   hb:project:<pid>:channels     set   channel ids
   hb:channel:<id>               hash  kind, name, config (JSON), status of deliveries
   hb:badge:<badge key>          str   check uuid
+  hb:projectbadge:<badge key>   str   project id (project and tag badges)
   hb:deadletter                 list  deliveries that failed for good (JSON), capped
 """
 
@@ -137,6 +138,10 @@ def channel_key(channel_id: str) -> str:
 
 def badge_key(badge: str) -> str:
     return f"hb:badge:{badge}"
+
+
+def project_badge_key(badge: str) -> str:
+    return f"hb:projectbadge:{badge}"
 
 
 @cache

@@ -8,23 +8,19 @@ goes to the FastAPI application.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pingserver import schedules
 from pingserver.metrics import PINGS
 from pingserver.store import Store
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-RID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+RID_RE = re.compile(UUID_RE.pattern, re.IGNORECASE)
 PING_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SLUG_RE = re.compile(r"^[a-z0-9_-]{1,100}$")
 ACTIONS = ("start", "fail", "log")

@@ -16,6 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
 
 from pingserver import keys, schedules
 from pingserver.config import Settings
@@ -66,8 +67,9 @@ class Auth:
 
 class Store:
     def __init__(self, redis: AnyRedis, raw: AnyRedis, settings: Settings) -> None:
-        self.r = redis
-        self.raw = raw  # same server, bytes in and out: ping bodies need not be UTF-8
+        # redis-py's annotations cannot express decode_responses; typed as Any on purpose.
+        self.r: Any = redis
+        self.raw: Any = raw  # same server, bytes in and out: ping bodies need not be UTF-8
         self.settings = settings
         self._scripts: dict[str, AsyncScript] = {}
 
@@ -99,6 +101,8 @@ class Store:
         await self.r.hsetnx(pk, "name", name)
         await self.r.hsetnx(pk, "created", str(now_ms()))
         await self.r.hsetnx(pk, "badge_key", secrets.token_urlsafe(16))
+        badge = await self.r.hget(pk, "badge_key")
+        await self.r.set(keys.project_badge_key(badge), pid)  # public badge URLs resolve by it
         await self.r.sadd(keys.PROJECTS, pid)
         if ping_key:
             old = await self.r.hget(pk, "ping_key")
@@ -130,7 +134,7 @@ class Store:
         return project
 
     async def project(self, pid: str) -> dict[str, str]:
-        return await self.r.hgetall(keys.project_key(pid))  # type: ignore[no-any-return]
+        return await self.r.hgetall(keys.project_key(pid))
 
     async def projects(self) -> list[str]:
         return sorted(await self.r.smembers(keys.PROJECTS))
@@ -150,7 +154,7 @@ class Store:
         return Auth(project=pid, readonly=mode != "rw")
 
     async def project_by_ping_key(self, ping_key: str) -> str | None:
-        return await self.r.get(keys.pingkey_key(ping_key))  # type: ignore[no-any-return]
+        return await self.r.get(keys.pingkey_key(ping_key))
 
     # Checks ------------------------------------------------------------------------------
 
@@ -295,7 +299,7 @@ class Store:
         return [json.loads(row) for row in rows]
 
     async def ping_body(self, uuid: str, n: int) -> bytes | None:
-        return await self.raw.hget(keys.bodies_key(uuid), str(n))  # type: ignore[no-any-return]
+        return await self.raw.hget(keys.bodies_key(uuid), str(n))
 
     async def last_body(self, check: Check) -> bytes:
         n = check.raw.get("last_body_n")
@@ -366,6 +370,137 @@ class Store:
 
     async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         return [json.loads(r) for r in await self.r.lrange(keys.DEADLETTER, 0, limit - 1)]
+
+    # Engine ------------------------------------------------------------------------------
+    # The sweeper and the notifier (pingserver.engine) reach Redis only through these.
+
+    async def sweep(self, shard: int, now: int, batch: int,
+                    lease_ms: int) -> tuple[int, int, list[str], list[str], list[int]]:
+        """Run sweep.lua on one shard: (claimed, oldest claimed score, leased ids, new state
+        of each flip, deadline of each flip)."""
+        out = await self.script("sweep")(
+            keys=[keys.due_key(shard), keys.events_key(shard)],
+            args=[str(now), str(batch), str(lease_ms), keys.shard_prefix(shard)])
+        return (int(out[0]), int(out[1]), [str(u) for u in out[2]], [str(s) for s in out[3]],
+                [int(t) for t in out[4]])
+
+    async def schedule_fields(self, uuids: list[str]) -> list[list[str | None]]:
+        """kind, schedule, tz, last_ping, version of each check (None fields when missing)."""
+        pipe = self.r.pipeline(transaction=False)
+        for uuid in uuids:
+            pipe.hmget(keys.check_key(uuid), "kind", "schedule", "tz", "last_ping", "version")
+        return list(await pipe.execute())
+
+    async def reticks(self, uuid: str, now: int, version: str, ticks: list[int],
+                      final: bool) -> bool:
+        """Store fresh cron ticks unless the check changed since `version` was read."""
+        shard = keys.shard_of(uuid)
+        done = await self.script("reticks")(
+            keys=[keys.check_key(uuid), keys.runs_key(uuid), keys.due_key(shard)],
+            args=[uuid, str(now), version, ",".join(map(str, ticks)), "1" if final else "0"])
+        return bool(done == 1)
+
+    async def oldest_due(self, shard: int) -> int | None:
+        rows = await self.r.zrange(keys.due_key(shard), 0, 0, withscores=True)
+        return int(rows[0][1]) if rows else None
+
+    async def ensure_group(self, shard: int) -> None:
+        """The notifier's consumer group on a shard stream, reading from the first entry."""
+        try:
+            await self.r.xgroup_create(keys.events_key(shard), keys.STREAM_GROUP, id="0",
+                                       mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read_events(self, shard: int, consumer: str, start: str, count: int,
+                          block_ms: int | None) -> list[tuple[str, dict[str, str] | None]]:
+        """XREADGROUP on one shard: start ">" for new entries, "0" (or an id) for this
+        consumer's own pending ones. A pending entry trimmed away comes back with None."""
+        reply = await self.r.xreadgroup(keys.STREAM_GROUP, consumer,
+                                        {keys.events_key(shard): start}, count=count,
+                                        block=block_ms)
+        return self._stream_entries(reply)
+
+    async def claim_stale(self, shard: int, consumer: str, min_idle_ms: int, start: str,
+                          count: int) -> tuple[str, list[tuple[str, dict[str, str] | None]]]:
+        """XAUTOCLAIM: take over entries other consumers left pending for `min_idle_ms`.
+        Returns the cursor for the next call ("0-0" when the scan is complete)."""
+        reply = await self.r.xautoclaim(keys.events_key(shard), keys.STREAM_GROUP, consumer,
+                                        min_idle_ms, start_id=start, count=count)
+        return str(reply[0]), [(str(i), f or None) for i, f in reply[1] if i]
+
+    async def touch_events(self, shard: int, consumer: str, ids: list[str]) -> None:
+        """Reset the idle time of entries this consumer is still working on, so that other
+        notifiers do not claim deliveries that are merely waiting for a retry."""
+        if ids:
+            await self.r.xclaim(keys.events_key(shard), keys.STREAM_GROUP, consumer, 0, ids,
+                                justid=True)
+
+    async def ack_events(self, shard: int, ids: list[str]) -> None:
+        if ids:
+            await self.r.xack(keys.events_key(shard), keys.STREAM_GROUP, *ids)
+
+    async def trim_events(self, shard: int, keep_ms: int) -> tuple[str, int]:
+        """Drop stream entries older than `keep_ms` that the group no longer needs: never
+        past the oldest pending entry nor past what the group has not read yet. Returns
+        the MINID used and the group's lag (entries not yet read)."""
+        key = keys.events_key(shard)
+        cutoff = (now_ms() - keep_ms, 0)
+        floor = cutoff
+        lag = 0
+        pending = await self.r.xpending(key, keys.STREAM_GROUP)
+        if pending and pending.get("pending") and pending.get("min"):
+            floor = min(floor, self._stream_id(pending["min"]))
+        for group in await self.r.xinfo_groups(key):
+            if group.get("name") == keys.STREAM_GROUP:
+                floor = min(floor, self._stream_id(group.get("last-delivered-id") or "0-0"))
+                lag = int(group.get("lag") or 0)
+        minid = f"{floor[0]}-{floor[1]}"
+        await self.r.xtrim(key, minid=minid, approximate=True)
+        return minid, lag
+
+    async def checks_by_id(self, uuids: list[str]) -> dict[str, Check]:
+        pipe = self.r.pipeline(transaction=False)
+        for uuid in uuids:
+            pipe.hgetall(keys.check_key(uuid))
+        rows = await pipe.execute()
+        return {u: Check.from_hash(u, raw) for u, raw in zip(uuids, rows, strict=True) if raw}
+
+    async def all_checks(self) -> list[Check]:
+        """Every check of every project (for the Prometheus per-check gauges)."""
+        out: list[Check] = []
+        for pid in await self.projects():
+            out += await self.list_checks(pid)
+        return out
+
+    @staticmethod
+    def _stream_entries(reply: Any) -> list[tuple[str, dict[str, str] | None]]:
+        """Entries of a one-stream XREADGROUP reply (a RESP2 list or a RESP3 map)."""
+        streams = (list(reply.values()) if isinstance(reply, dict)
+                   else [s[1] for s in reply or []])
+        return [(str(entry_id), fields or None) for entries in streams
+                for entry_id, fields in entries]
+
+    @staticmethod
+    def _stream_id(text: str) -> tuple[int, int]:
+        ms, _, seq = str(text).partition("-")
+        return int(ms), int(seq or 0)
+
+    # API queries -------------------------------------------------------------------------
+
+    async def project_by_badge_key(self, badge: str) -> str | None:
+        return await self.r.get(keys.project_badge_key(badge))
+
+    async def events_after(self, cursors: list[str],
+                           count: int) -> list[list[tuple[str, dict[str, str]]]]:
+        """Up to `count` entries of each shard's event stream after that shard's cursor (a
+        stream id; "" = from the oldest retained entry), oldest first."""
+        pipe = self.r.pipeline(transaction=False)
+        for shard, cursor in enumerate(cursors):
+            low = f"({cursor}" if cursor else "-"
+            pipe.xrange(keys.events_key(shard), min=low, max="+", count=count)
+        return list(await pipe.execute())
 
 
 def new_ping_key() -> str:

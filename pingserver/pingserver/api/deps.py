@@ -11,11 +11,11 @@ from pingserver.store import Store
 
 
 def get_store(request: Request) -> Store:
-    return request.app.state.store  # type: ignore[no-any-return]
+    return request.app.state.store
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 StoreDep = Annotated[Store, Depends(get_store)]

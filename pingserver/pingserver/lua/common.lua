@@ -71,7 +71,7 @@ end
 -- The next moment this check needs the sweeper, in the shard's deadline set.
 local function rescore(ck, runs, due, uuid, now)
   local f = redis.call('HMGET', ck, 'status', 'grace_start', 'down_at', 'needs_eval',
-    'next_repeat', 'grace', 'max_runtime')
+    'next_repeat', 'grace', 'max_runtime', 'repeat_every')
   local status = f[1]
   local best = nil
   local function consider(t)
@@ -83,7 +83,7 @@ local function rescore(ck, runs, due, uuid, now)
     consider(num(f[2]))
   elseif status == 'late' then
     consider(num(f[3]))
-  elseif status == 'down' then
+  elseif status == 'down' and num(f[8]) > 0 then
     consider(num(f[5]))
   end
   if status ~= 'down' and f[4] ~= '1' then
@@ -106,4 +106,22 @@ local function refresh_last_start(ck, runs)
     if num(s) > newest then newest = num(s) end
   end
   redis.call('HSET', ck, 'last_start', newest)
+end
+
+-- Keep the next repeat reminder of a down check in step with its repeat_every setting
+-- (changed by configure.lua): the next multiple of the period after down_since that is
+-- still ahead, or 0 when reminders are off.
+local function sync_repeat(ck, now)
+  local f = redis.call('HMGET', ck, 'status', 'repeat_every', 'down_since', 'next_repeat')
+  local every = num(f[2]) * 1000
+  if f[1] ~= 'down' or every <= 0 then
+    if num(f[4]) ~= 0 then redis.call('HSET', ck, 'next_repeat', 0) end
+    return
+  end
+  local since, nr = num(f[3]), num(f[4])
+  if nr > now and nr <= now + every then
+    return
+  end
+  local k = math.max(1, math.floor((now - since) / every) + 1)
+  redis.call('HSET', ck, 'next_repeat', since + k * every)
 end

@@ -15,6 +15,7 @@ if not exists then
   redis.call('HSET', ck, 'status', 'new', 'created', now, 'n_pings', 0, 'version', 0)
 end
 reschedule(ck)
+sync_repeat(ck, now)
 redis.call('HINCRBY', ck, 'version', 1)
 rescore(ck, runs, due, uuid, now)
 return {exists and 0 or 1}

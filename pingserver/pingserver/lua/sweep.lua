@@ -5,22 +5,32 @@
 -- happen here, exactly once, because the script is atomic. Checks that need Python (cron
 -- ticks ran out) are leased: re-scored to now + lease and returned; the caller finishes
 -- them with `reticks.lua`, and if it crashes the lease runs out and they come back.
--- Returns {number of flips, leased id, leased id, ...}.
+-- Returns {number of entries claimed, score of the oldest claimed entry (0 if none),
+--          {leased id, ...}, {new state of each flip, ...}, {deadline (ts) of each flip, ...}}.
+-- A caller that gets back a full batch (claimed == batch size) should call again at once.
 local due, events = KEYS[1], KEYS[2]
 local now, batch, lease, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local items = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, batch)
-local out = {0}
-local nflips = 0
+local items = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'WITHSCORES', 'LIMIT', 0, batch)
+local leased, states, stamps = {}, {}, {}
+local oldest = 0
+if #items > 0 then oldest = tonumber(items[2]) end
 
-for _, uuid in ipairs(items) do
+local function flipped(ck, flips, uuid, old, new, ts, reason, rid)
+  flip(ck, flips, events, uuid, old, new, ts, reason, rid, 0, now)
+  states[#states + 1] = new
+  stamps[#stamps + 1] = ts
+end
+
+for i = 1, #items, 2 do
+  local uuid = items[i]
   local ck, runs, flips = prefix .. 'c:' .. uuid, prefix .. 'r:' .. uuid, prefix .. 'f:' .. uuid
   local f = redis.call('HMGET', ck, 'status', 'grace_start', 'down_at', 'needs_eval',
-    'next_repeat', 'repeat_every', 'grace', 'max_runtime')
+    'next_repeat', 'repeat_every', 'grace', 'max_runtime', 'down_since', 'project')
   if f[1] == false then
     redis.call('ZREM', due, uuid)
   elseif f[4] == '1' then
     redis.call('ZADD', due, now + lease, uuid)
-    out[#out + 1] = uuid
+    leased[#leased + 1] = uuid
   else
     local status = f[1]
     -- A run over its budget turns the check down, whatever the schedule says.
@@ -28,19 +38,18 @@ for _, uuid in ipairs(items) do
       local budget = (num(f[8]) > 0 and num(f[8]) or num(f[7])) * 1000
       local all = redis.call('HGETALL', runs)
       local first_rid, first_deadline = nil, nil
-      for i = 1, #all, 2 do
-        local deadline = num(all[i + 1]) + budget
+      for j = 1, #all, 2 do
+        local deadline = num(all[j + 1]) + budget
         if deadline <= now then
-          redis.call('HDEL', runs, all[i])
+          redis.call('HDEL', runs, all[j])
           if first_deadline == nil or deadline < first_deadline then
-            first_rid, first_deadline = all[i], deadline
+            first_rid, first_deadline = all[j], deadline
           end
         end
       end
       if first_deadline then
         if first_rid == '_' then first_rid = '' end
-        flip(ck, flips, events, uuid, status, 'down', first_deadline, 'runtime', first_rid, 0, now)
-        nflips = nflips + 1
+        flipped(ck, flips, uuid, status, 'down', first_deadline, 'runtime', first_rid)
         status = 'down'
         refresh_last_start(ck, runs)
       end
@@ -48,30 +57,29 @@ for _, uuid in ipairs(items) do
     local gs, da = num(f[2]), num(f[3])
     if status == 'up' and gs > 0 and gs <= now then
       if da > 0 and da <= now then
-        flip(ck, flips, events, uuid, 'up', 'down', da, 'timeout', '', 0, now)
-        status = 'down'
+        flipped(ck, flips, uuid, 'up', 'down', da, 'timeout', '')
       else
-        flip(ck, flips, events, uuid, 'up', 'late', gs, 'late', '', 0, now)
-        status = 'late'
+        flipped(ck, flips, uuid, 'up', 'late', gs, 'late', '')
       end
-      nflips = nflips + 1
     elseif status == 'late' and da > 0 and da <= now then
-      flip(ck, flips, events, uuid, 'late', 'down', da, 'timeout', '', 0, now)
-      status = 'down'
-      nflips = nflips + 1
-    elseif status == 'down' then
+      flipped(ck, flips, uuid, 'late', 'down', da, 'timeout', '')
+    elseif status == 'down' and f[1] == 'down' then
+      -- Repeat reminders while down (not a flip: no state change, no flip history).
       local every, nr = num(f[6]) * 1000, num(f[5])
       if every > 0 and nr > 0 and nr <= now then
-        redis.call('XADD', events, '*', 'check', uuid, 'project', redis.call('HGET', ck, 'project'),
+        redis.call('XADD', events, '*', 'check', uuid, 'project', f[10] or '',
           'old', 'down', 'new', 'down', 'ts', nr, 'reason', 'repeat', 'rid', '',
-          'downtime', nr - hnum(ck, 'down_since'), 'seq', 0)
+          'downtime', nr - num(f[9]), 'seq', 0)
         local skipped = math.floor((now - nr) / every) + 1
         redis.call('HSET', ck, 'next_repeat', nr + skipped * every)
+      elseif every == 0 and nr > 0 then
+        -- Reminders were switched off while down: forget the pending one, or the check
+        -- would stay due in the past and be claimed on every sweep.
+        redis.call('HSET', ck, 'next_repeat', 0)
       end
     end
     redis.call('HINCRBY', ck, 'version', 1)
     rescore(ck, runs, due, uuid, now)
   end
 end
-out[1] = nflips
-return out
+return {#items / 2, oldest, leased, states, stamps}

@@ -1,0 +1,236 @@
+"""Ping endpoints against a real ping server and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid as uuidlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+
+from pingserver.model import Check
+from pingserver.store import ProjectKeys, Store
+from tests.conftest import PingServer
+
+
+def make_check(store: Store, project: ProjectKeys, **config: Any) -> Check:
+    async def create() -> Check:
+        saved = await store.save_check(project.id, {"name": "c", "slug": "c", **config})
+        assert saved is not None
+        return saved[0]
+
+    return asyncio.get_event_loop().run_until_complete(create())
+
+
+@pytest.fixture
+def sync_store(settings: Any) -> Any:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    store = Store.from_settings(settings)
+    yield store
+    loop.run_until_complete(store.close())
+    loop.close()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.get_event_loop().run_until_complete(coro)
+
+
+def check_of(store: Store, uuid: str) -> Check:
+    check = run(store.get_check(uuid))
+    assert check is not None
+    return check
+
+
+@pytest.fixture
+def proj(sync_store: Store) -> ProjectKeys:
+    return run(sync_store.create_project("ping-test"))  # type: ignore[no-any-return]
+
+
+def test_uuid_ping_forms(pingserver: PingServer, sync_store: Store, proj: ProjectKeys) -> None:
+    check = make_check(sync_store, proj)
+    base = f"{pingserver.url}/ping/{check.uuid}"
+    r = requests.get(base, timeout=5)
+    assert (r.status_code, r.text) == (200, "OK")
+    assert r.headers["Ping-Body-Limit"] == "100000"
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert check_of(sync_store, check.uuid).status == "up"
+    assert requests.post(f"{base}/fail", data=b"boom", timeout=5).status_code == 200
+    assert check_of(sync_store, check.uuid).status == "down"
+    assert requests.head(f"{base}/0", timeout=5).status_code == 200
+    assert check_of(sync_store, check.uuid).status == "up"
+    assert requests.get(f"{base}/3", timeout=5).status_code == 200
+    assert check_of(sync_store, check.uuid).status == "down"
+    assert requests.get(f"{base}/log", timeout=5).status_code == 200
+    assert requests.get(f"{base}/start", timeout=5).status_code == 200
+    kinds = [p["kind"] for p in run(sync_store.pings(check.uuid, 10))]
+    assert kinds == ["start", "log", "fail", "success", "fail", "success"]
+    assert check_of(sync_store, check.uuid).last_exitstatus == 3
+
+
+@pytest.mark.parametrize(("suffix", "status", "text"), [
+    ("/256", 400, "invalid url format"),
+    ("/start/extra", 400, "invalid url format"),
+    ("/bogus", 400, "invalid url format"),
+    ("?rid=not-a-uuid", 400, "invalid uuid format"),
+])
+def test_bad_ping_urls(pingserver: PingServer, sync_store: Store, proj: ProjectKeys,
+                       suffix: str, status: int, text: str) -> None:
+    check = make_check(sync_store, proj)
+    r = requests.get(f"{pingserver.url}/ping/{check.uuid}{suffix}", timeout=5)
+    assert (r.status_code, r.text) == (status, text)
+    assert check_of(sync_store, check.uuid).n_pings == 0
+
+
+def test_unknown_check_is_404(pingserver: PingServer) -> None:
+    r = requests.get(f"{pingserver.url}/ping/{uuidlib.uuid4()}", timeout=5)
+    assert (r.status_code, r.text) == (404, "not found")
+
+
+def test_slug_urls(pingserver: PingServer, sync_store: Store, proj: ProjectKeys) -> None:
+    check = make_check(sync_store, proj, slug="backup-db")
+    url = f"{pingserver.url}/ping/{proj.ping_key}/backup-db"
+    assert requests.get(url, timeout=5).status_code == 200
+    assert requests.get(f"{url}/start", timeout=5).status_code == 200
+    assert requests.get(f"{url}/fail", timeout=5).status_code == 200
+    assert check_of(sync_store, check.uuid).status == "down"
+    assert requests.get(f"{pingserver.url}/ping/{proj.ping_key}/Backup-DB",
+                        timeout=5).status_code == 400
+    assert requests.get(f"{pingserver.url}/ping/{proj.ping_key}/missing",
+                        timeout=5).status_code == 404
+    assert requests.get(f"{pingserver.url}/ping/wrongkey/backup-db", timeout=5).status_code == 404
+    make_check(sync_store, proj, slug="backup-db")
+    r = requests.get(url, timeout=5)
+    assert (r.status_code, r.text) == (409, "ambiguous slug")
+
+
+def test_create_on_slug_with_parameters(pingserver: PingServer, sync_store: Store,
+                                        proj: ProjectKeys) -> None:
+    url = f"{pingserver.url}/ping/{proj.ping_key}/nightly?create=1&grace=120"
+    r = requests.get(url + "&schedule=0+2+*+*+*&tz=Europe/Berlin", timeout=5)
+    assert (r.status_code, r.text) == (201, "Created")
+    uuids = run(sync_store.uuids_by_slug(proj.id, "nightly"))
+    assert len(uuids) == 1
+    check = check_of(sync_store, uuids[0])
+    assert check.config["kind"] == "cron"
+    assert check.config["schedule"] == "0 2 * * *"
+    assert check.config["tz"] == "Europe/Berlin"
+    assert check.config["grace"] == 120
+    assert check.status == "up"
+    assert requests.get(url, timeout=5).status_code == 200  # exists now: plain OK
+
+
+@pytest.mark.parametrize("query", ["timeout=5", "grace=abc", "tz=Mars/Base",
+                                   "schedule=not+a+cron"])
+def test_create_rejects_bad_parameters(pingserver: PingServer, sync_store: Store,
+                                       proj: ProjectKeys, query: str) -> None:
+    r = requests.get(f"{pingserver.url}/ping/{proj.ping_key}/new-one?create=1&{query}",
+                     timeout=5)
+    assert r.status_code == 400
+    assert query.split("=")[0] in r.text
+    assert run(sync_store.uuids_by_slug(proj.id, "new-one")) == []
+
+
+def test_concurrent_create_makes_one_check(pingserver: PingServer, sync_store: Store,
+                                           proj: ProjectKeys) -> None:
+    url = f"{pingserver.url}/ping/{proj.ping_key}/racy?create=1"
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: requests.get(url, timeout=10).status_code, range(8)))
+    assert codes.count(201) == 1
+    assert sorted(set(codes)) == [200, 201]
+    assert len(run(sync_store.uuids_by_slug(proj.id, "racy"))) == 1
+
+
+def test_body_is_cut_at_limit_and_metadata_recorded(pingserver: PingServer, sync_store: Store,
+                                                    proj: ProjectKeys) -> None:
+    check = make_check(sync_store, proj)
+    body = b"x" * 150_000
+    r = requests.post(f"{pingserver.url}/ping/{check.uuid}", data=body, timeout=5,
+                      headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1",
+                               "User-Agent": "curl/8", "X-Forwarded-Proto": "https"})
+    assert r.status_code == 200
+    ping = run(sync_store.pings(check.uuid, 1))[0]
+    assert ping["size"] == 100_000
+    assert ping["remote_addr"] == "203.0.113.7"
+    assert ping["ua"] == "curl/8"
+    assert ping["method"] == "POST"
+    assert ping["scheme"] == "https"
+    assert run(sync_store.ping_body(check.uuid, ping["n"])) == body[:100_000]
+
+
+def test_non_utf8_body_kept(pingserver: PingServer, sync_store: Store, proj: ProjectKeys) -> None:
+    check = make_check(sync_store, proj)
+    requests.post(f"{pingserver.url}/ping/{check.uuid}/fail", data=b"\xff\xfe err", timeout=5)
+    assert run(sync_store.ping_body(check.uuid, 1)) == b"\xff\xfe err"
+
+
+def test_concurrent_runs_timed_by_rid(pingserver: PingServer, sync_store: Store,
+                                      proj: ProjectKeys) -> None:
+    check = make_check(sync_store, proj)
+    t0 = 1_800_000_000_000
+    a, b = str(uuidlib.uuid4()), str(uuidlib.uuid4())
+    run(sync_store.ping(check.uuid, "start", rid=a, at=t0))
+    run(sync_store.ping(check.uuid, "start", rid=b, at=t0 + 10_000))
+    assert set(run(sync_store.runs(check.uuid))) == {a, b}
+    run(sync_store.ping(check.uuid, "success", rid=a, at=t0 + 30_000))
+    # Run a took 30 s although run b started later (healthchecks would say 20 s).
+    assert check_of(sync_store, check.uuid).last_duration == 30_000
+    assert check_of(sync_store, check.uuid).started  # b is still running
+    r = requests.get(f"{pingserver.url}/ping/{check.uuid}?rid={b.upper()}", timeout=5)
+    assert r.status_code == 200
+    assert run(sync_store.runs(check.uuid)) == {}
+    durations = [p["duration"] for p in run(sync_store.pings(check.uuid, 4))]
+    assert durations[1] == 30_000 and durations[0] is not None
+
+
+def test_methods_post_only_and_keyword_filters(pingserver: PingServer, sync_store: Store,
+                                               proj: ProjectKeys) -> None:
+    check = make_check(sync_store, proj, methods="POST", filter_http_body=True,
+                       success_kw="SUCCESS", failure_kw="ERROR, FATAL", start_kw="BEGIN")
+    url = f"{pingserver.url}/ping/{check.uuid}"
+    requests.get(url, timeout=5)
+    assert check_of(sync_store, check.uuid).status == "new"  # GET ignored
+    requests.post(url, data="job BEGIN", timeout=5)
+    assert check_of(sync_store, check.uuid).started
+    requests.post(url, data="all SUCCESS", timeout=5)
+    assert check_of(sync_store, check.uuid).status == "up"
+    requests.post(url, data="FATAL: disk full", timeout=5)
+    assert check_of(sync_store, check.uuid).status == "down"
+    requests.post(url, data="nothing to see", timeout=5)
+    kinds = [p["kind"] for p in run(sync_store.pings(check.uuid, 5))]
+    assert kinds == ["ign", "fail", "success", "start", "ign"]
+
+
+def test_manual_resume_ignores_pings_while_paused(pingserver: PingServer, sync_store: Store,
+                                                  proj: ProjectKeys) -> None:
+    check = make_check(sync_store, proj, manual_resume=True)
+    assert run(sync_store.set_paused(check.uuid, True)) == 1
+    requests.get(f"{pingserver.url}/ping/{check.uuid}", timeout=5)
+    assert check_of(sync_store, check.uuid).status == "paused"
+    assert run(sync_store.pings(check.uuid, 1))[0]["kind"] == "ign"
+
+
+def test_ping_log_is_capped(pingserver: PingServer, sync_store: Store, proj: ProjectKeys) -> None:
+    check = make_check(sync_store, proj)
+    for _ in range(105):
+        run(sync_store.ping(check.uuid, "log", body=b"b"))
+    pings = run(sync_store.pings(check.uuid, 1000))
+    assert len(pings) == 100
+    assert pings[-1]["n"] == 6
+    assert run(sync_store.ping_body(check.uuid, 5)) is None
+    assert run(sync_store.ping_body(check.uuid, 6)) == b"b"
+
+
+def test_failure_threshold(sync_store: Store, proj: ProjectKeys) -> None:
+    check = make_check(sync_store, proj, fail_threshold=3)
+    run(sync_store.ping(check.uuid, "success"))
+    run(sync_store.ping(check.uuid, "fail"))
+    run(sync_store.ping(check.uuid, "fail"))
+    assert check_of(sync_store, check.uuid).status == "up"
+    run(sync_store.ping(check.uuid, "fail"))
+    assert check_of(sync_store, check.uuid).status == "down"
+    run(sync_store.ping(check.uuid, "success"))
+    run(sync_store.ping(check.uuid, "fail"))
+    assert check_of(sync_store, check.uuid).status == "up"
