@@ -5,7 +5,7 @@
 # Versions come from controlplane/hb_controlplane/versions.env; <key> is derived from them, so a
 # version bump builds into a fresh directory. A warm cache is a few `test -x` checks.
 # Usage: scripts/build-controlplane.sh   (prints the bin directory on stdout)
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=../controlplane/hb_controlplane/versions.env
@@ -18,6 +18,10 @@ STAGES="$CACHE/stages"
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 ALL_BINARIES=("${K8S_BINARIES[@]}" etcd kwok helm)
 TOTAL=${#ALL_BINARIES[@]}
+_rest="${KUBERNETES_VERSION#v}"
+K8S_MAJOR="${_rest%%.*}"
+_rest="${_rest#*.}"
+K8S_MINOR="${_rest%%.*}"
 # Stage files kwok needs: without --config stages the bare kwok binary exits "no stages found".
 STAGE_FILES=(node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml
   pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml
@@ -25,6 +29,8 @@ STAGE_FILES=(node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml
 
 log() { echo "controlplane: $*" >&2; }
 die() { echo "controlplane: ERROR: $*" >&2; exit 1; }
+# Anything that fails without its own message still names the command that broke.
+trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
 
 complete() {
   local b f
@@ -49,11 +55,17 @@ export CGO_ENABLED=0
 export GOFLAGS="-p=2 -buildvcs=false"
 LOWPRIO=(nice -n 10)
 command -v ionice >/dev/null 2>&1 && LOWPRIO+=(ionice -c2 -n7)
-GOMODCACHE="$("$GO" env GOMODCACHE)"
+GOMODCACHE="$("$GO" env GOMODCACHE)" || die "\`$GO env GOMODCACHE\` failed; is $GO a Go toolchain?"
 BUILD_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 STEP=0
 
 gorun() { "${LOWPRIO[@]}" "$GO" "$@"; }
+
+# `go get` lists every module it adds (hundreds for k8s): keep that in a log, show it on failure.
+goget() {
+  local logfile="$CACHE/go-get.log"
+  gorun get "$@" >"$logfile" 2>&1 || { tail -n 30 "$logfile" >&2; return 1; }
+}
 
 # Announces binary $1 and returns 1 when it is already in the cache (partial builds resume).
 need() {
@@ -88,19 +100,17 @@ k8s_wrapper() {
     for name in "${K8S_BINARIES[@]}"; do
       tools+=("k8s.io/kubernetes/cmd/$name@$KUBERNETES_VERSION")
     done
-    gorun get -tool "${tools[@]}" >&2
+    goget -tool "${tools[@]}"
   ) || die "resolving k8s.io/kubernetes@$KUBERNETES_VERSION failed (see the module named above)"
 }
 
+# Without these the binaries report v0.0.0-master and `kubectl version` / Helm's kubeVersion
+# checks see a bogus server version. client-go's copy is what kubectl prints as its own version.
 k8s_ldflags() {
-  local major minor rest pkg flags="-s -w"
-  rest="${KUBERNETES_VERSION#v}"
-  major="${rest%%.*}"
-  rest="${rest#*.}"
-  minor="${rest%%.*}"
+  local pkg flags="-s -w"
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    flags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=$major"
-    flags+=" -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=$BUILD_DATE"
+    flags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=$K8S_MAJOR"
+    flags+=" -X $pkg.gitMinor=$K8S_MINOR -X $pkg.gitTreeState=clean -X $pkg.buildDate=$BUILD_DATE"
   done
   echo "$flags"
 }
@@ -125,7 +135,7 @@ build_etcd() {
   (
     cd "$src"
     "$GO" mod init example.invalid/hb-etcd-testbin >/dev/null 2>&1
-    gorun get -tool "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2
+    goget -tool "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
     # The package path ends in /v3, so without -o the binary would be called "server".
     gorun build -trimpath -ldflags "-s -w" -o "$BIN/.etcd.tmp" go.etcd.io/etcd/server/v3
   ) || die "building etcd $ETCD_VERSION failed"
@@ -157,13 +167,14 @@ build_kwok() {
 
 build_helm() {
   need helm || return 0
-  local rest major minor p="helm.sh/helm/v3"
-  rest="${KUBERNETES_VERSION#v}"; major="${rest%%.*}"; rest="${rest#*.}"; minor="${rest%%.*}"
-  # Same ldflags as Helm's Makefile: real version, and the Kubernetes version it assumes offline.
-  go_install helm "$p/cmd/helm@$HELM_VERSION" "-s -w -X $p/internal/version.version=$HELM_VERSION \
--X $p/internal/version.gitTreeState=clean \
--X $p/pkg/chartutil.k8sVersionMajor=$major -X $p/pkg/chartutil.k8sVersionMinor=$minor \
--X $p/pkg/lint/rules.k8sVersionMajor=$major -X $p/pkg/lint/rules.k8sVersionMinor=$minor"
+  local p="helm.sh/helm/v3" pkg flags
+  # Same ldflags as Helm's Makefile: the real version, and the Kubernetes version Helm assumes
+  # when it cannot ask a cluster (`helm template`, lint).
+  flags="-s -w -X $p/internal/version.version=$HELM_VERSION -X $p/internal/version.gitTreeState=clean"
+  for pkg in "$p/pkg/chartutil" "$p/pkg/lint/rules"; do
+    flags+=" -X $pkg.k8sVersionMajor=$K8S_MAJOR -X $pkg.k8sVersionMinor=$K8S_MINOR"
+  done
+  go_install helm "$p/cmd/helm@$HELM_VERSION" "$flags"
 }
 
 log "building into $CACHE (a cold build takes ~8 minutes on a fast 2-core host, up to ~55 on a slow one)"

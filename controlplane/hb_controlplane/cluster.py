@@ -39,6 +39,14 @@ FAKE_NODE = "kwok-node-0"
 
 
 class ControlPlane:
+    """etcd + kube-apiserver (+ controllers, scheduler, kwok) as child processes.
+
+    Public attributes: `server` (https URL), `kubeconfig` (admin, client-cert auth), `run_dir`
+    (certs, etcd data, `logs/<component>.log`), `node_name` (the kwok node) and `bin_dir`.
+    The run dir is removed on a clean stop unless `keep_run_dir` (or HB_CONTROLPLANE_KEEP=1);
+    after a failed start it is kept, because the exception points at its log files.
+    """
+
     def __init__(
         self,
         controllers: bool = False,
@@ -53,6 +61,7 @@ class ControlPlane:
         self.bin_dir = bin_dir or binaries.bin_dir()
         self._own_run_dir = run_dir is None
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="hb-controlplane-"))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         if keep_run_dir is None:
             keep_run_dir = os.environ.get("HB_CONTROLPLANE_KEEP", "") == "1"
         self.keep_run_dir = keep_run_dir
@@ -159,7 +168,10 @@ class ControlPlane:
     # -- components ------------------------------------------------------------------------
 
     def _check_binaries(self) -> None:
-        absent = [n for n in binaries.BINARIES if not (self.bin_dir / n).is_file()]
+        needed = ["etcd", "kube-apiserver", "kubectl"]
+        if self.controllers:
+            needed += ["kube-controller-manager", "kube-scheduler", "kwok"]
+        absent = [n for n in needed if not (self.bin_dir / n).is_file()]
         if absent:
             raise ControlPlaneError(
                 f"missing {', '.join(absent)} in {self.bin_dir}; run scripts/build-controlplane.sh"

@@ -69,8 +69,10 @@ def apiserver_args(binary: Path, cert_dir: Path, pki: Pki, ports: Ports) -> list
         f"--service-account-signing-key-file={pki.sa_key}",
         "--service-cluster-ip-range=10.0.0.0/24",
         "--allow-privileged=true",
-        # No controller creates the "default" ServiceAccount here, so pods would be rejected.
-        "--disable-admission-plugins=ServiceAccount",
+        # ServiceAccount: no controller creates the "default" ServiceAccount, so pods would be
+        # rejected. TaintNodesByCondition: it taints every new Node not-ready, and only the
+        # node-lifecycle controller (not run here) would lift it, so nothing could schedule.
+        "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
     ]
 
 

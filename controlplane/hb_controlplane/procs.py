@@ -116,18 +116,20 @@ def kill_all() -> None:
         proc.stop(timeout=5.0)
 
 
-def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
-    # Turning the signal into SystemExit unwinds `with` blocks and then runs atexit hooks.
-    raise SystemExit(128 + signum)
+def _interrupt_on_signal(signum: int, _frame: FrameType | None) -> None:
+    # KeyboardInterrupt rather than SystemExit: pytest treats SystemExit inside a test as one
+    # failed test and carries on, but stops the session (running teardowns) on an interrupt.
+    # Either way `with` blocks unwind and the atexit sweep runs.
+    raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
 
 
 def install_signal_handlers() -> None:
-    """Make SIGTERM/SIGHUP unwind normally, unless someone else already handles them."""
+    """Make SIGTERM/SIGHUP unwind like Ctrl-C, unless someone else already handles them."""
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) in (signal.SIG_DFL, None):
-            signal.signal(sig, _exit_on_signal)
+            signal.signal(sig, _interrupt_on_signal)
 
 
 atexit.register(kill_all)
