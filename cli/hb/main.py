@@ -2,13 +2,20 @@
 
 Imports are local to each command so that `hb ping` in a job container stays quick and does
 not need the server-side libraries.
+
+Exit codes of `hb ping`, `hb sidecar` and `hb status`: 0 accepted; 1 refused by the server
+(4xx: unknown check, bad URL or key); 2 usage error; 3 no answer in time (connection refused,
+timeout, 429 or 5xx after every retry). `hb run` exits with its command's code, whatever
+happened to the pings (127: command not found, 126: not executable, 128+N: killed by signal N).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -23,10 +30,23 @@ def cmd_server(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"hb server: {exc}", file=sys.stderr)
         return 2
+    _clear_multiprocess_metrics()
     uvicorn.run("pingserver.app:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, access_log=False,
                 proxy_headers=False)
     return 0
+
+
+def _clear_multiprocess_metrics() -> None:
+    """Several uvicorn workers share counters through files in PROMETHEUS_MULTIPROC_DIR; the
+    files of an earlier run (a restarted container keeps its emptyDir) must go first, as
+    prometheus_client asks."""
+    from pathlib import Path
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if directory and Path(directory).is_dir():
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink(missing_ok=True)
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
@@ -74,8 +94,158 @@ def cmd_dev_stack(args: argparse.Namespace) -> int:
     return run_stack(port=args.port, workdir=args.dir)
 
 
+def _policy(args: argparse.Namespace) -> Any:
+    from hb.client import Policy, UsageError, parse_duration
+
+    if not 0 <= args.retries <= 100:
+        raise UsageError(f"--retries {args.retries}: must be between 0 and 100")
+    return Policy(timeout=parse_duration(args.timeout), retries=args.retries,
+                  max_time=parse_duration(args.max_time))
+
+
+def _usage(prog: str, message: object) -> int:
+    print(f"hb {prog}: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_ping(args: argparse.Namespace) -> int:
+    from hb.client import UsageError, check_rid, ping, read_body, report
+
+    if not args.url:
+        return _usage("ping", "no ping URL: give one or set HB_PING_URL")
+    try:
+        policy = _policy(args)
+        rid = check_rid(args.rid) if args.rid else None
+        body = read_body(args.body_file, args.body_limit) if args.body_file else b""
+        result = ping(args.url, policy, kind=args.kind, exit_status=args.exit, rid=rid,
+                      body=body)
+    except (UsageError, OSError) as exc:
+        return _usage("ping", exc)
+    report("hb ping", result, "ping")
+    return result.exit_code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hb.client import UsageError, check_rid
+    from hb.run import run
+
+    command = args.command_argv[1:] if args.command_argv[:1] == ["--"] else args.command_argv
+    if not command:
+        return _usage("run", "no command: hb run [--url URL] -- command [args...]")
+    try:
+        policy = _policy(args)
+        rid = check_rid(args.rid) if args.rid else None
+    except UsageError as exc:
+        return _usage("run", exc)
+    return run(command, args.url, policy, rid=rid, start=not args.no_start,
+               body_limit=args.body_limit)
+
+
+def cmd_sidecar(args: argparse.Namespace) -> int:
+    from hb.client import UsageError, parse_duration, ping_url
+    from hb.sidecar import run
+
+    if not args.url:
+        return _usage("sidecar", "no ping URL: give --url or set HB_PING_URL")
+    try:
+        ping_url(args.url)
+        interval = parse_duration(args.interval)
+        policy = _policy(args)
+    except UsageError as exc:
+        return _usage("sidecar", exc)
+    return run(args.url, interval, policy, count=args.count)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from hb.client import UsageError
+    from hb.status import run
+
+    if not args.api_key:
+        return _usage("status", "no API key: give --api-key or set HB_API_KEY")
+    try:
+        policy = _policy(args)
+    except UsageError as exc:
+        return _usage("status", exc)
+    return run(args.api, args.api_key, policy, tags=args.tag or (), as_json=args.json)
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    from hb.operatorcmd import run
+
+    extra = args.kopf_args[1:] if args.kopf_args[:1] == ["--"] else args.kopf_args
+    return run(extra, standalone=args.standalone)
+
+
+def _client_options(p: argparse.ArgumentParser, max_time: str = "30s") -> None:
+    g = p.add_argument_group("time limits (a job is never held long by an unreachable server)")
+    g.add_argument("--timeout", default="10s", help="per attempt (default: %(default)s)")
+    g.add_argument("--retries", type=int, default=2,
+                   help="attempts after the first, with exponential backoff (default: "
+                        "%(default)s)")
+    g.add_argument("--max-time", default=max_time,
+                   help="for the whole exchange, retries included (default: %(default)s)")
+
+
+def _add_client_commands(sub: Any) -> None:
+    url = os.environ.get("HB_PING_URL", "")
+    p = sub.add_parser("ping", help="send one ping (success, start, fail, log, exit status)",
+                       description="Send one ping. The URL can come from HB_PING_URL.")
+    p.add_argument("url", nargs="?", default=url, help="ping URL (default: $HB_PING_URL)")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--start", dest="kind", action="store_const", const="start",
+                      help="a run starts")
+    kind.add_argument("--fail", dest="kind", action="store_const", const="fail",
+                      help="a run failed")
+    kind.add_argument("--log", dest="kind", action="store_const", const="log",
+                      help="a log message only, no state change")
+    kind.add_argument("--exit", type=int, metavar="N", help="exit status: 0 success, 1-255 fail")
+    p.add_argument("--rid", help="run id (a UUID) pairing start and end of one run")
+    p.add_argument("--body-file", metavar="PATH",
+                   help="send this file as the ping body ('-': standard input)")
+    p.add_argument("--body-limit", type=int, default=100_000,
+                   help="bytes of the body sent: its end is kept (default: %(default)s)")
+    _client_options(p)
+    p.set_defaults(func=cmd_ping, kind=None)
+
+    p = sub.add_parser("run", help="run a command between a start ping and its exit status",
+                       description="Send start, run the command, send its exit status with the "
+                                   "tail of its output, exit with the command's code.")
+    p.add_argument("--url", default=url, help="ping URL (default: $HB_PING_URL)")
+    p.add_argument("--rid", help="run id (default: a new UUID per run)")
+    p.add_argument("--no-start", action="store_true", help="do not send the start ping")
+    p.add_argument("--body-limit", type=int, default=None,
+                   help="bytes of output sent (default: the server's Ping-Body-Limit)")
+    _client_options(p)
+    p.add_argument("command_argv", nargs=argparse.REMAINDER, metavar="-- command ...")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sidecar", help="ping every interval until SIGTERM (long-running pods)")
+    p.add_argument("--url", default=url, help="ping URL (default: $HB_PING_URL)")
+    p.add_argument("--interval", default="30s", help="time between pings (default: %(default)s)")
+    p.add_argument("--count", type=int, default=0, help="stop after N pings (default: never)")
+    _client_options(p)
+    p.set_defaults(func=cmd_sidecar)
+
+    p = sub.add_parser("status", help="print the project's checks as a table")
+    p.add_argument("--api", default=os.environ.get("HB_API_URL", "http://127.0.0.1:8000"),
+                   help="ping server base URL (default: $HB_API_URL or %(default)s)")
+    p.add_argument("--api-key", default=os.environ.get("HB_API_KEY", ""),
+                   help="API key, read-only is enough (default: $HB_API_KEY)")
+    p.add_argument("--tag", action="append", help="only checks with this tag (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the API's JSON instead")
+    _client_options(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("operator", help="run the Kubernetes operator (Kopf)")
+    p.add_argument("--standalone", action="store_true",
+                   help="no peering: only for a single replica")
+    p.add_argument("kopf_args", nargs=argparse.REMAINDER, metavar="-- kopf-args ...")
+    p.set_defaults(func=cmd_operator)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hb", description=__doc__)
+    parser = argparse.ArgumentParser(prog="hb", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("server", help="run the ping server (API, pings, badges, metrics)")
@@ -98,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = project.add_parser("create", help="create a project and print its keys")
     p.add_argument("name")
     p.set_defaults(func=cmd_project_create)
+
+    _add_client_commands(sub)
 
     dev = sub.add_parser("dev", help="local development helpers").add_subparsers(
         dest="dev_command", required=True)
