@@ -19,6 +19,7 @@ FORMATS = ("svg", "json", "shields")
 ALL_TAGS = "*"
 ALL_LABEL = "status"
 TWO_STATE_SUFFIX = "-2"
+SIG_LENGTH = 8
 
 COLORS = {"up": "#4c1", "late": "#fe7d37", "down": "#e05d44"}
 SHIELDS_COLORS = {"up": "success", "late": "important", "down": "critical"}
@@ -54,14 +55,15 @@ class Summary:
 
 def signature(badge_key: str, tag: str) -> str:
     digest = hmac.new(badge_key.encode(), tag.encode(), hashlib.sha1).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:8]
+    return base64.urlsafe_b64encode(digest).decode()[:SIG_LENGTH]
 
 
 def states_of(badge_key: str, tag: str, sig: str) -> int | None:
     """3 or 2 for a valid signature segment (2 with the `-2` suffix), None when forged."""
     states = 3
-    if sig.endswith(TWO_STATE_SUFFIX):
-        sig, states = sig[: -len(TWO_STATE_SUFFIX)], 2
+    # A signature may itself end in "-2"; only the longer form carries the suffix.
+    if len(sig) == SIG_LENGTH + len(TWO_STATE_SUFFIX) and sig.endswith(TWO_STATE_SUFFIX):
+        sig, states = sig[:SIG_LENGTH], 2
     if hmac.compare_digest(sig.encode(), signature(badge_key, tag).encode()):
         return states
     return None

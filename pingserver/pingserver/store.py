@@ -311,8 +311,18 @@ class Store:
                     end_ms: int | None = None) -> list[dict[str, Any]]:
         low = "-inf" if start_ms is None else str(start_ms)
         high = "+inf" if end_ms is None else str(end_ms)
-        rows = await self.r.zrangebyscore(keys.flips_key(uuid), low, high)
-        return [json.loads(row) for row in rows]
+        rows = await self.r.zrangebyscore(keys.flips_key(uuid), low, high, withscores=True)
+        return [self._flip_entry(row, int(ts)) for row, ts in rows]
+
+    @staticmethod
+    def _flip_entry(row: str, ts: int) -> dict[str, Any]:
+        """A flip history member: "seq|old|new|reason|rid|downtime" (common.lua), or the
+        JSON object written before that format."""
+        if row.startswith("{"):
+            return dict(json.loads(row))
+        seq, old, new, reason, rid, downtime = row.split("|")
+        return {"ts": ts, "old": old, "new": new, "reason": reason, "rid": rid,
+                "downtime": int(downtime), "seq": int(seq)}
 
     async def runs(self, uuid: str) -> dict[str, int]:
         raw = await self.r.hgetall(keys.runs_key(uuid))

@@ -6,11 +6,13 @@ Validation messages follow healthchecks' templates: only the first problem is re
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -41,6 +43,8 @@ REASONS = {
     "tz_syntax": "is not a valid timezone",
 }
 
+M = TypeVar("M", bound=BaseModel)
+
 # Paths whose errors use the API's JSON shape; other paths (dashboard) keep FastAPI's.
 API_PREFIXES = ("/api/", "/b/", "/badge/")
 
@@ -68,6 +72,14 @@ def describe(error: ErrorDetails, *, located: bool = False) -> str:
 
 def validation_error(exc: ValidationError) -> ApiError:
     return ApiError(400, "json validation error: " + describe(exc.errors()[0]))
+
+
+def validate(model: type[M], data: dict[str, Any], context: object = None) -> M:
+    """`data` as a `model`, or the first problem as a 400 in healthchecks' words."""
+    try:
+        return model.model_validate(data, strict=True, context=context)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
 
 
 def error_response(status: int, message: str) -> JSONResponse:

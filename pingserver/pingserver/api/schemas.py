@@ -79,6 +79,9 @@ def _seconds(value: int, info: ValidationInfo, *, zero_ok: bool) -> int:
 
 
 DURATION = "seconds, HB_MIN_TIMEOUT..HB_MAX_TIMEOUT (60..31536000 unless configured)"
+# The published bounds are the defaults; the server enforces its configured ones.
+PERIOD_SCHEMA: JsonDict = {"minimum": 60, "maximum": 31_536_000}
+OPTIONAL_PERIOD_SCHEMA: JsonDict = {"minimum": 0, "maximum": 31_536_000}
 
 
 class CheckSpec(StrictSpec):
@@ -91,8 +94,8 @@ class CheckSpec(StrictSpec):
     slug: str | None = Field(None, max_length=100, pattern=SLUG_PATTERN)
     tags: str | None = Field(None, max_length=500, description="Space-separated")
     desc: str | None = Field(None, max_length=10000)
-    timeout: int | None = Field(None, description=DURATION)
-    grace: int | None = Field(None, description=DURATION)
+    timeout: int | None = Field(None, description=DURATION, json_schema_extra=PERIOD_SCHEMA)
+    grace: int | None = Field(None, description=DURATION, json_schema_extra=PERIOD_SCHEMA)
     tz: str | None = Field(None, max_length=36)  # before schedule, which is checked in tz
     schedule: str | None = Field(None, max_length=100,
                                  description="Cron (5 fields) or systemd OnCalendar")
@@ -109,9 +112,11 @@ class CheckSpec(StrictSpec):
     filter_body: bool | None = None
     filter_http_body: bool | None = None
     filter_default_fail: bool | None = None
-    max_runtime: int | None = Field(None, description="0 = grace; else " + DURATION)
+    max_runtime: int | None = Field(None, description="0 = grace; else " + DURATION,
+                                    json_schema_extra=OPTIONAL_PERIOD_SCHEMA)
     alert_on_late: bool | None = None
-    repeat_every: int | None = Field(None, description="0 = off; else " + DURATION)
+    repeat_every: int | None = Field(None, description="0 = off; else " + DURATION,
+                                     json_schema_extra=OPTIONAL_PERIOD_SCHEMA)
     fail_threshold: int | None = Field(None, ge=1, le=100)
 
     @field_validator("timeout", "grace")
