@@ -53,24 +53,27 @@ class Summary:
     down: int
 
 
-def signature(badge_key: str, tag: str) -> str:
-    digest = hmac.new(badge_key.encode(), tag.encode(), hashlib.sha1).digest()
+def signature(secret: str, tag: str) -> str:
+    """Keyed by the project's badge secret, which never appears in a URL: knowing one badge
+    URL does not let anyone forge the URL of another tag."""
+    digest = hmac.new(secret.encode(), tag.encode(), hashlib.sha1).digest()
     return base64.urlsafe_b64encode(digest).decode()[:SIG_LENGTH]
 
 
-def states_of(badge_key: str, tag: str, sig: str) -> int | None:
+def states_of(secret: str, tag: str, sig: str) -> int | None:
     """3 or 2 for a valid signature segment (2 with the `-2` suffix), None when forged."""
     states = 3
     # A signature may itself end in "-2"; only the longer form carries the suffix.
     if len(sig) == SIG_LENGTH + len(TWO_STATE_SUFFIX) and sig.endswith(TWO_STATE_SUFFIX):
         sig, states = sig[:SIG_LENGTH], 2
-    if hmac.compare_digest(sig.encode(), signature(badge_key, tag).encode()):
+    if hmac.compare_digest(sig.encode(), signature(secret, tag).encode()):
         return states
     return None
 
 
-def tag_url(site_root: str, badge_key: str, tag: str, fmt: str, states: int) -> str:
-    sig = signature(badge_key, tag) + (TWO_STATE_SUFFIX if states == 2 else "")
+def tag_url(site_root: str, badge_key: str, secret: str, tag: str, fmt: str,
+            states: int) -> str:
+    sig = signature(secret, tag) + (TWO_STATE_SUFFIX if states == 2 else "")
     return f"{site_root}/badge/{badge_key}/{sig}/{quote(tag, safe='*')}.{fmt}"
 
 
@@ -78,12 +81,12 @@ def check_url(site_root: str, badge_key: str, fmt: str = "svg", states: int = 3)
     return f"{site_root}/b/{states}/{badge_key}.{fmt}"
 
 
-def tag_urls(site_root: str, badge_key: str, tag: str) -> dict[str, str]:
+def tag_urls(site_root: str, badge_key: str, secret: str, tag: str) -> dict[str, str]:
     """The six URLs healthchecks lists per tag: 2-state plain, 3-state with a `3` suffix."""
     urls: dict[str, str] = {}
     for fmt in FORMATS:
-        urls[fmt] = tag_url(site_root, badge_key, tag, fmt, 2)
-        urls[f"{fmt}3"] = tag_url(site_root, badge_key, tag, fmt, 3)
+        urls[fmt] = tag_url(site_root, badge_key, secret, tag, fmt, 2)
+        urls[f"{fmt}3"] = tag_url(site_root, badge_key, secret, tag, fmt, 3)
     return urls
 
 

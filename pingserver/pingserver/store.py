@@ -101,6 +101,7 @@ class Store:
         await self.r.hsetnx(pk, "name", name)
         await self.r.hsetnx(pk, "created", str(now_ms()))
         await self.r.hsetnx(pk, "badge_key", secrets.token_urlsafe(16))
+        await self.r.hsetnx(pk, "badge_secret", secrets.token_urlsafe(32))
         badge = await self.r.hget(pk, "badge_key")
         await self.r.set(keys.project_badge_key(badge), pid)  # public badge URLs resolve by it
         await self.r.sadd(keys.PROJECTS, pid)

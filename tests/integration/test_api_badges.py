@@ -40,12 +40,15 @@ def fetch(url: str) -> requests.Response:
 
 
 async def test_listing_has_every_tag_and_all(board: tuple[Api, dict[str, Any]],
-                                             project: ProjectKeys) -> None:
+                                             project: ProjectKeys, store: Store) -> None:
     _, listing = board
     assert set(listing) == {"*", "web", "prod", "db", "idle"}
+    secret = (await store.project(project.id))["badge_secret"]
     for tag, urls in listing.items():
         assert set(urls) == {"svg", "svg3", "json", "json3", "shields", "shields3"}
-        sig = badges.signature(project.badge_key, tag)
+        sig = badges.signature(secret, tag)
+        # The secret is not the key that is in every URL, so one URL cannot forge another.
+        assert sig != badges.signature(project.badge_key, tag)
         assert urls["json3"].endswith(f"/badge/{project.badge_key}/{sig}/{tag}.json")
         assert urls["json"].endswith(f"/badge/{project.badge_key}/{sig}-2/{tag}.json")
 

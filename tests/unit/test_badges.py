@@ -40,12 +40,12 @@ def test_signature_ending_in_suffix_is_still_three_state() -> None:
 
 def test_urls() -> None:
     sig = badges.signature(KEY, "a b/c")
-    assert badges.tag_url("http://x", KEY, "a b/c", "svg", 3) == (
-        f"http://x/badge/{KEY}/{sig}/a%20b%2Fc.svg")
+    assert badges.tag_url("http://x", "bk", KEY, "a b/c", "svg", 3) == (
+        f"http://x/badge/bk/{sig}/a%20b%2Fc.svg")
     star = badges.signature(KEY, "*")
-    assert badges.tag_url("http://x", KEY, "*", "json", 2) == f"http://x/badge/{KEY}/{star}-2/*.json"
+    assert badges.tag_url("http://x", "bk", KEY, "*", "json", 2) == f"http://x/badge/bk/{star}-2/*.json"
     assert badges.check_url("http://x", "abc") == "http://x/b/3/abc.svg"
-    urls = badges.tag_urls("http://x", KEY, "db")
+    urls = badges.tag_urls("http://x", "badgekey", KEY, "db")
     assert set(urls) == {"svg", "svg3", "json", "json3", "shields", "shields3"}
     assert urls["svg3"].endswith(f"/{badges.signature(KEY, 'db')}/db.svg")
     assert urls["shields"].endswith("-2/db.shields")

@@ -61,8 +61,9 @@ async def check_badge(store: StoreDep, states: str, filename: str) -> Response:
 async def tag_badge(store: StoreDep, badge_key: str, sig: str, filename: str) -> Response:
     """The checks carrying a tag (`*` = all of the project's checks) as one badge."""
     tag, fmt = split_name(filename)
-    states = badges.states_of(badge_key, tag, sig)
-    pid = await store.project_by_badge_key(badge_key) if states else None
+    pid = await store.project_by_badge_key(badge_key)
+    secret = (await store.project(pid)).get("badge_secret", "") if pid else ""
+    states = badges.states_of(secret, tag, sig) if secret else None
     if states is None or pid is None:
         raise not_found()
     now = now_ms()
@@ -75,9 +76,11 @@ async def tag_badge(store: StoreDep, badge_key: str, sig: str, filename: str) ->
 @router.get("/badges/", response_model=schemas.BadgesOut, responses=ERRORS)
 async def list_badges(store: StoreDep, settings: SettingsDep, auth: ReadAuth) -> JSONResponse:
     """Badge URLs for every tag in use and for `*` (all checks)."""
-    badge_key = (await store.project(auth.project)).get("badge_key", "")
+    project = await store.project(auth.project)
+    badge_key, secret = project.get("badge_key", ""), project.get("badge_secret", "")
     tags = {badges.ALL_TAGS}
     for check in await store.list_checks(auth.project):
         tags.update(check.tag_list)
-    listing = {tag: badges.tag_urls(settings.site_root, badge_key, tag) for tag in sorted(tags)}
+    listing = {tag: badges.tag_urls(settings.site_root, badge_key, secret, tag)
+               for tag in sorted(tags)}
     return JSONResponse({"badges": listing})
