@@ -16,6 +16,13 @@ if ! command -v redis-server >/dev/null 2>&1; then
   (service redis-server stop || systemctl stop redis-server || true) >/dev/null 2>&1
 fi
 
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing chromium with apt (browser tests of the dashboard)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium >/dev/null
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating virtualenv $VENV" >&2
   python3 -m venv "$VENV"

@@ -1,0 +1,76 @@
+"""Every page passes axe-core's checks (WCAG A/AA and best practices), in the light and the
+dark colour scheme. axe-core comes bundled with the axe-playwright-python package."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Dashboard, Seeder
+from tests.browser.test_dashboard import mixed_project
+
+try:
+    from axe_playwright_python.sync_playwright import Axe
+except ImportError:  # pragma: no cover
+    Axe = None
+
+
+def audit(page: Page, name: str) -> list[str]:
+    result = Axe().run(page)
+    if not result.violations_count:
+        return []
+    return [f"{name}: {result.generate_report()}"]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_pages_pass_axe(dashboard: Dashboard, seed: Seeder, scheme: str) -> None:
+    if Axe is None:
+        if os.environ.get("CI"):
+            pytest.fail("axe-playwright-python is not installed")
+        pytest.skip("axe-playwright-python is not installed")
+    mixed = mixed_project(seed)
+    seed.ping(mixed.down, "log", ago=60, body=b"disk 93% full\n")
+    problems: list[str] = []
+
+    page = dashboard.page()
+    page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+    page.goto(dashboard.url + "/dashboard/login")
+    page.get_by_label("API key").fill("wrong")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    problems += audit(page, "login with an error")
+
+    page.get_by_label("API key").fill(mixed.project.api_key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("tr.check")).to_have_count(7)
+    problems += audit(page, "list")
+    dashboard.shot(page, "list")
+    page.get_by_label("State", exact=True).select_option("paused")
+    expect(page.locator("tr.check")).to_have_count(1)
+    page.get_by_label("Tag", exact=True).select_option("db")
+    expect(page.get_by_text("No check matches these filters.")).to_be_visible()
+    problems += audit(page, "list, nothing matches")
+
+    for check in (mixed.down, mixed.running, mixed.new):
+        page.goto(f"{dashboard.url}/dashboard/checks/{check.uuid}")
+        if check is mixed.down:
+            page.get_by_text("Body", exact=True).click()
+            expect(page.locator("details.body pre")).to_be_visible()
+        problems += audit(page, f"check {check.config['name']}")
+        dashboard.shot(page, f"check-{check.config['name'].replace('/', '-')}")
+    page.goto(f"{dashboard.url}/dashboard/checks/{mixed.up.uuid}")
+    page.get_by_role("button", name="Pause monitoring").click()
+    expect(page.get_by_role("status").filter(has_text="Paused")).to_be_visible()
+    problems += audit(page, "check just paused")
+    page.goto(f"{dashboard.url}/dashboard/checks/{'0' * 40}")
+    problems += audit(page, "not found")
+
+    ro = dashboard.login(mixed.project.api_key_readonly,
+                         path=f"/dashboard/checks/{mixed.late.unique_key}")
+    ro.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+    expect(ro.get_by_text("This key is read-only")).to_be_visible()
+    problems += audit(ro, "read-only check")
+
+    assert not problems, "\n\n".join(problems)
