@@ -15,8 +15,8 @@ class WaitTimeout(TimeoutError):
 
 def wait_for(
     predicate: Callable[[], T | None],
-    timeout: float,
-    interval: float = 0.2,
+    timeout: float = 10.0,
+    interval: float = 0.1,
     message: str = "condition",
     ignore: tuple[type[BaseException], ...] = (),
 ) -> T:

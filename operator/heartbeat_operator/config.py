@@ -5,6 +5,7 @@ Every error names the variable, so a misconfigured Deployment says what to fix.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,12 +65,16 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _default_operator_namespace(namespaces: tuple[str, ...]) -> str:
-    plain = [ns for ns in namespaces if not GLOB_CHARS & set(ns)]
-    if plain:
+def _default_operator_namespace(env: Mapping[str, str], namespaces: tuple[str, ...]) -> str:
+    """The first plain watched namespace; cluster-wide, the operator's own namespace."""
+    if namespaces:
+        plain = [ns for ns in namespaces if not GLOB_CHARS & set(ns)]
+        if not plain:
+            raise ConfigError("HB_OPERATOR_NAMESPACE: required when HB_NAMESPACES has only "
+                              "patterns")
         return plain[0]
-    if os.environ.get("POD_NAMESPACE"):
-        return os.environ["POD_NAMESPACE"]
+    if env.get("POD_NAMESPACE", "").strip():
+        return env["POD_NAMESPACE"].strip()
     try:
         return SERVICEACCOUNT_NAMESPACE.read_text().strip() or "default"
     except OSError:
@@ -90,13 +95,10 @@ def load(env: Mapping[str, str] | None = None) -> OperatorConfig:
                        if ns.strip())
     operator_ns = env.get("HB_OPERATOR_NAMESPACE", "").strip()
     if not operator_ns:
-        operator_ns = _default_operator_namespace(namespaces)
-    elif namespaces and operator_ns not in namespaces:
+        operator_ns = _default_operator_namespace(env, namespaces)
+    elif namespaces and not any(fnmatch.fnmatchcase(operator_ns, ns) for ns in namespaces):
         raise ConfigError("HB_OPERATOR_NAMESPACE: must be one of HB_NAMESPACES, or the "
                           "operator cannot see its own state ConfigMap")
-    if GLOB_CHARS & set(operator_ns):
-        raise ConfigError("HB_OPERATOR_NAMESPACE: required when HB_NAMESPACES has only "
-                          "patterns")
     try:
         timeout = float(env.get("HB_HTTP_TIMEOUT", "").strip() or "10")
     except ValueError:

@@ -304,11 +304,10 @@ def choose_channels(spec: CheckSpec, channels: Iterable[Mapping[str, Any]]) -> C
     names: list[str] = []
     pending: list[str] = []
     for name in wanted:
-        body = by_name.get(name)
-        status = (body or {}).get("status") or {}
-        channel_id = status.get("channelID")
-        deleting = bool((body or {}).get("metadata", {}).get("deletionTimestamp"))
-        if body is None or not channel_id or deleting:
+        found = by_name.get(name) or {}
+        channel_id = (found.get("status") or {}).get("channelID")
+        deleting = bool((found.get("metadata") or {}).get("deletionTimestamp"))
+        if not found or not channel_id or deleting:
             pending.append(name)
         else:
             ids.append(str(channel_id))
@@ -377,21 +376,3 @@ def channel_payload(spec: Mapping[str, Any], *, namespace: str, name: str,
 def channel_display_name(namespace: str, name: str) -> str:
     return f"k8s:{namespace}/{name}"[:NAME_MAX]
 
-
-def channel_secret_names(spec: Mapping[str, Any]) -> set[str]:
-    """Secrets an AlertChannel reads (so that a Secret change can be traced to channels)."""
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, Mapping):
-            ref = node.get("secretKeyRef")
-            if isinstance(ref, Mapping) and ref.get("name"):
-                found.add(str(ref["name"]))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(spec)
-    return found

@@ -1,0 +1,389 @@
+"""The operator's one background loop: the flips feed, lastPing refresh and drift repair.
+
+It runs inside a single Kopf daemon (see main.py), so only the active replica runs it.
+
+- Flips feed: every HB_FEED_INTERVAL, read flips after the cursor; for each flip of one of
+  our checks, patch status (state, lastFlip, Healthy) and post an Event. The cursor is kept
+  in memory and in the state ConfigMap, so a restart resumes where it stopped.
+- Refresh: every HB_LASTPING_REFRESH, one list of all checks; patch lastPing, nextDeadline
+  and lastDuration of the checks whose values moved. So a check's status is written at most
+  once per interval however often it is pinged.
+- Drift repair: every HB_DRIFT_INTERVAL, re-create what the ping server lacks (Redis wiped:
+  same UUIDs, so same ping URLs) and re-apply what differs from the spec; channels first,
+  since re-created channels get new ids that the checks must then use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from heartbeat_operator import constants, kube, reconcile, spec, status
+from heartbeat_operator.client import PingServerRejected, PingServerUnavailable
+from heartbeat_operator.spec import ChannelChoice
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGES = 20  # flips pages per tick; the rest waits for the next tick
+PATCH_ATTEMPTS = 3
+WARN_EVERY = 300.0  # seconds between repeats of the same warning
+
+EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
+"""(object reference, type, reason, message) -> None."""
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """What the loop needs to know about one custom object (a snapshot from Kopf's index)."""
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    generation: int | None
+    spec: Mapping[str, Any]
+    labels: Mapping[str, str]
+    status: Mapping[str, Any]
+    deleting: bool
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> ObjectRef:
+        meta = body.get("metadata") or {}
+        return cls(
+            kind=str(body.get("kind") or ""),
+            namespace=str(meta.get("namespace") or ""),
+            name=str(meta.get("name") or ""),
+            uid=str(meta.get("uid") or ""),
+            generation=meta.get("generation"),
+            spec=_plain(body.get("spec") or {}),
+            labels=_plain(meta.get("labels") or {}),
+            status=_plain(body.get("status") or {}),
+            deleting=bool(meta.get("deletionTimestamp")),
+        )
+
+    def reference(self) -> dict[str, Any]:
+        return {"apiVersion": constants.API_VERSION, "kind": self.kind,
+                "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
+
+    def as_body(self) -> dict[str, Any]:
+        return {"metadata": {"name": self.name, "namespace": self.namespace,
+                             "labels": dict(self.labels)},
+                "spec": dict(self.spec), "status": dict(self.status)}
+
+    @property
+    def settled(self) -> bool:
+        """Reconciled by its handler at least once, for the current generation: drift repair
+        leaves objects whose handler has not run yet (or is retrying a new spec) to it."""
+        registered = self.status.get("checkID") or self.status.get("channelID")
+        return bool(registered) and self.status.get("observedGeneration") == self.generation
+
+    def channels_stale(self, choice: ChannelChoice) -> bool:
+        """The status names other channels, or waits for channels that are ready now."""
+        listed = sorted(self.status.get("channels") or [])
+        ready = status.find_condition(self.status.get("conditions"), constants.READY) or {}
+        waiting = ready.get("reason") == constants.REASON_CHANNELS_PENDING
+        return listed != sorted(choice.names) or waiting != bool(choice.pending)
+
+    @property
+    def invalid_as_is(self) -> bool:
+        """Refused for the current generation: only a spec change can help."""
+        ready = status.find_condition(self.status.get("conditions"), constants.READY)
+        return bool(ready and ready.get("reason") == constants.REASON_INVALID
+                    and self.status.get("observedGeneration") == self.generation)
+
+
+def _plain(value: Any) -> Any:
+    """A deep plain copy (Kopf bodies are live views)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass
+class Health:
+    """What the liveness probe reports (no secrets)."""
+
+    feed_ok_at: str | None = None
+    feed_error: str | None = None
+    flips_seen: int = 0
+    last_refresh_at: str | None = None
+    last_drift_at: str | None = None
+    repaired: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Background:
+    ctx: reconcile.Context
+    state_namespace: str
+    post_event: EventPoster
+    cursor: str = ""
+    clock: Callable[[], float] = time.monotonic
+    health: Health = field(default_factory=Health)
+    _next_refresh: float = 0.0
+    _next_drift: float = 0.0
+    _caught_up: bool = False
+    _saved_cursor: str = ""
+    _warned: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._saved_cursor = self.cursor
+        # Without a stored cursor there is no telling which flips were already reported:
+        # skip the backlog silently, then let the first refresh set every state.
+        self._caught_up = bool(self.cursor)
+        start = self.clock()
+        self._next_refresh = start
+        self._next_drift = start + self.ctx.config.drift_interval
+
+    # -- the tick -------------------------------------------------------------------------
+
+    def tick(self, checks: Mapping[str, ObjectRef], channels: Iterable[ObjectRef]) -> None:
+        """One round: feed, and refresh/drift when due. Never raises for ping server or
+        Kubernetes API trouble (the next tick retries); logs it instead."""
+        try:
+            self.poll_flips(checks)
+        except (PingServerUnavailable, PingServerRejected, ApiException) as exc:
+            self.health.feed_error = str(exc)
+            self._warn("flips feed", exc)
+        else:
+            if self._warned.pop("flips feed", None):
+                logger.info("flips feed: working again")
+            self.health.feed_ok_at = status.rfc3339(status.now_utc())
+            self.health.feed_error = None
+        now = self.clock()
+        if now >= self._next_drift:
+            self._next_drift = now + self.ctx.config.drift_interval
+            self._guard("drift repair", lambda: self.repair(checks, list(channels)))
+            self.health.last_drift_at = status.rfc3339(status.now_utc())
+        if now >= self._next_refresh:
+            self._next_refresh = now + self.ctx.config.lastping_refresh
+            self._guard("status refresh", lambda: self.refresh(checks))
+            self.health.last_refresh_at = status.rfc3339(status.now_utc())
+
+    def _guard(self, what: str, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except (PingServerUnavailable, PingServerRejected, ApiException) as exc:
+            self._warn(what, exc)
+
+    def _warn(self, what: str, exc: Exception) -> None:
+        """Log a failure when it is new, then at most once per WARN_EVERY: the feed is polled
+        every few seconds and an outage must not flood the log."""
+        message = f"{what}: {exc}"
+        now = self.clock()
+        last = self._warned.get(what)
+        if last is None or last[0] != message or now - last[1] >= WARN_EVERY:
+            logger.warning("%s", message)
+            self._warned[what] = (message, now)
+
+    # -- flips feed -----------------------------------------------------------------------
+
+    def poll_flips(self, checks: Mapping[str, ObjectRef]) -> None:
+        for _ in range(MAX_PAGES):
+            flips, cursor = self.ctx.client.flips(self.cursor)
+            if self._caught_up:
+                for flip in flips:
+                    ref = checks.get(str(flip.get("check") or ""))
+                    if ref is not None and not ref.deleting:
+                        self.handle_flip(ref, flip)
+            self.health.flips_seen += len(flips)
+            self.cursor = cursor
+            self._save_cursor()
+            if not flips or cursor == "":
+                break
+        if not self._caught_up:
+            logger.info("flips feed: ready (older flips skipped: no stored cursor)")
+        elif not self.health.feed_ok_at:
+            logger.info("flips feed: ready (resumed from the stored cursor)")
+        self._caught_up = True
+
+    def _save_cursor(self) -> None:
+        if self.cursor and self.cursor != self._saved_cursor:
+            kube.write_cursor(self.state_namespace, self.cursor)
+            self._saved_cursor = self.cursor
+
+    def handle_flip(self, ref: ObjectRef, flip: Mapping[str, Any]) -> None:
+        check = self.ctx.client.get_check(str(flip["check"]))
+        flipped_at = status.parse_time(status.normalize_time(flip.get("timestamp")))
+        applied = self._patch_with_conditions(ref, lambda obj: self._flip_status(obj, flip, check,
+                                                                                 flipped_at))
+        if applied is None:
+            return  # gone, or this flip was already reported
+        event = status.flip_event(flip)
+        if event is not None:
+            self.post_event(ref.reference(), *event)
+
+    @staticmethod
+    def _flip_status(obj: Mapping[str, Any], flip: Mapping[str, Any],
+                     check: Mapping[str, Any] | None,
+                     flipped_at: dt.datetime | None) -> dict[str, Any] | None:
+        current = obj.get("status") or {}
+        seen = status.parse_time(current.get("lastFlip"))
+        if seen and flipped_at and (flipped_at < seen or (
+                flipped_at == seen and current.get("state") == status.map_state(flip.get("new")))):
+            return None  # replayed after a restart: already reported
+        patch = status.flip_patch(flip=flip, conditions=current.get("conditions"),
+                                  generation=(obj.get("metadata") or {}).get("generation"),
+                                  now=status.now_utc())
+        if check is not None:
+            runtime = status.runtime_fields(check)
+            runtime.pop("state", None)  # the flip says which state this event is about
+            patch.update(runtime)
+        return patch
+
+    def _patch_with_conditions(
+            self, ref: ObjectRef,
+            build: Callable[[Mapping[str, Any]], dict[str, Any] | None]) -> bool | None:
+        """Read the object, build the patch from its current status, write it with the
+        resourceVersion as a precondition (a handler may have written meanwhile)."""
+        for _ in range(PATCH_ATTEMPTS):
+            obj = kube.get_object(constants.CHECK_PLURAL, ref.namespace, ref.name)
+            if obj is None or (obj.get("metadata") or {}).get("uid") != ref.uid:
+                return None
+            patch = build(obj)
+            if patch is None:
+                return None
+            try:
+                kube.patch_status_checked(constants.CHECK_PLURAL, ref.namespace, ref.name,
+                                          patch, obj["metadata"]["resourceVersion"])
+                return True
+            except ApiException as exc:
+                if exc.status == 409:
+                    continue
+                if exc.status == 404:
+                    return None
+                raise
+        logger.warning("status of %s/%s: kept conflicting, giving up this round",
+                       ref.namespace, ref.name)
+        return False
+
+    # -- lastPing refresh -----------------------------------------------------------------
+
+    def refresh(self, checks: Mapping[str, ObjectRef]) -> None:
+        server = {str(c.get("uuid")): c for c in self.ctx.client.list_checks()}
+        for uuid, ref in checks.items():
+            check = server.get(uuid)
+            if check is None or ref.deleting or not ref.status.get("checkID"):
+                continue
+            fields = status.runtime_fields(check)
+            changed = status.runtime_changed(ref.status, fields)
+            if not changed:
+                continue
+            if "state" in changed:
+                state = fields["state"]
+
+                def build(obj: Mapping[str, Any], state: str = state,
+                          fields: dict[str, Any] = fields) -> dict[str, Any]:
+                    current = obj.get("status") or {}
+                    healthy = status.healthy_condition(
+                        state, generation=(obj.get("metadata") or {}).get("generation"),
+                        now=status.now_utc())
+                    return {**fields, "conditions": status.merge_condition(
+                        current.get("conditions"), healthy)}
+
+                self._patch_with_conditions(ref, build)
+            else:
+                kube.patch_status(constants.CHECK_PLURAL, ref.namespace, ref.name, changed)
+
+    # -- drift repair ---------------------------------------------------------------------
+
+    def repair(self, checks: Mapping[str, ObjectRef], channels: list[ObjectRef]) -> None:
+        changed_namespaces = self.repair_channels(channels)
+        server = {str(c.get("uuid")): c for c in self.ctx.client.list_checks()}
+        channel_cache: dict[str, list[dict[str, Any]]] = {}
+        for uuid, ref in checks.items():
+            if ref.deleting or not ref.settled or ref.invalid_as_is:
+                continue
+            if ref.namespace in changed_namespaces or ref.namespace not in channel_cache:
+                channel_cache[ref.namespace] = kube.list_objects(constants.CHANNEL_PLURAL,
+                                                                 ref.namespace)
+                changed_namespaces.discard(ref.namespace)
+            actual = server.get(uuid)
+            reason = ""
+            if actual is None:
+                reason = "missing"
+            else:
+                try:
+                    _, choice, desired = reconcile.desired_check(
+                        namespace=ref.namespace, name=ref.name, spec_body=ref.spec,
+                        channel_bodies=channel_cache[ref.namespace])
+                except spec.SpecError:
+                    continue  # the handler reports it
+                drift = spec.payload_drift(desired, actual)
+                paused = str(actual.get("status")) == "paused"
+                if bool(ref.spec.get("paused", False)) != paused:
+                    drift.append("paused")
+                if ref.channels_stale(choice):
+                    drift.append("status.channels")
+                if drift:
+                    reason = "drift in " + ", ".join(sorted(set(drift)))
+            if reason:
+                self._repair_check(ref, reason, channel_cache[ref.namespace])
+
+    def _repair_check(self, ref: ObjectRef, reason: str,
+                      channel_bodies: list[dict[str, Any]]) -> None:
+        try:
+            result = reconcile.ensure_check(
+                self.ctx, namespace=ref.namespace, name=ref.name, spec_body=ref.spec,
+                generation=ref.generation, conditions=ref.status.get("conditions"),
+                channel_bodies=channel_bodies)
+        except reconcile.Failure as failure:
+            logger.warning("drift repair of %s/%s: %s", ref.namespace, ref.name,
+                           failure.message)
+            return
+        kube.patch_status(constants.CHECK_PLURAL, ref.namespace, ref.name, result.status)
+        self.health.repaired += 1
+        logger.info("drift repair of %s/%s: %s", ref.namespace, ref.name, reason)
+        if reason == "missing":
+            self.post_event(ref.reference(), "Normal", constants.EVENT_RESTORED,
+                            "the ping server had lost this check; re-created it with the "
+                            "same ping URL")
+
+    def repair_channels(self, channels: list[ObjectRef]) -> set[str]:
+        """Re-create missing channels and re-apply changed ones (a rotated Secret included);
+        copy the ping server's last delivery error into status. Returns the namespaces whose
+        channel ids changed."""
+        live = [c for c in channels if not c.deleting and c.settled]
+        changed: set[str] = set()
+        server_list: list[dict[str, Any]] | None = None
+        for ref in live:
+            known_id = str(ref.status.get("channelID") or "")
+            actual = self.ctx.client.get_channel(known_id) if known_id else None
+            try:
+                desired = reconcile.channel_payload(ref.namespace, ref.name, ref.spec)
+            except (spec.SpecError, kube.SecretMissing):
+                continue  # the channel handler reports it
+            if actual is not None and actual.get("config") == desired["config"]:
+                error = str(actual.get("last_error") or "") or None
+                if error != ref.status.get("lastError"):
+                    kube.patch_status(constants.CHANNEL_PLURAL, ref.namespace, ref.name,
+                                      {"lastError": error})
+                continue
+            if server_list is None:
+                server_list = self.ctx.client.list_channels()
+            try:
+                result = reconcile.ensure_channel(
+                    self.ctx, namespace=ref.namespace, name=ref.name, spec_body=ref.spec,
+                    known_id=known_id or None, generation=ref.generation,
+                    conditions=ref.status.get("conditions"), server_channels=server_list)
+            except reconcile.Failure as failure:
+                logger.warning("drift repair of AlertChannel %s/%s: %s", ref.namespace,
+                               ref.name, failure.message)
+                continue
+            kube.patch_status(constants.CHANNEL_PLURAL, ref.namespace, ref.name, result.status)
+            self.health.repaired += 1
+            logger.info("drift repair of AlertChannel %s/%s: %s", ref.namespace, ref.name,
+                        "missing" if actual is None else "settings changed")
+            if result.channel_id != known_id:
+                changed.add(ref.namespace)
+        return changed

@@ -1,0 +1,188 @@
+"""The ping server's management API (healthchecks v3 compatible, plus extensions).
+
+The ONLY module that talks to the ping server. Failures are sorted into two kinds:
+
+- `PingServerUnavailable` (a `kopf.TemporaryError`): connection errors, timeouts, 429 and 5xx.
+  Nothing is wrong with the object; try again later.
+- `PingServerRejected`: any other 4xx. The server refused the request as it stands (for
+  example an unknown time zone, 400; a wrong API key, 401); retrying the same request cannot
+  help until something changes.
+
+Error messages carry the server's own error text and never the request body, which may hold
+channel secrets.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import requests
+
+API = "/api/v3"
+DEFAULT_RETRY_DELAY = 10.0
+MAX_RETRY_AFTER = 600.0
+FEED_LIMIT = 500
+
+
+class PingServerUnavailable(kopf.TemporaryError):
+    """The ping server could not be reached or is overloaded; retry after `delay`."""
+
+
+class PingServerRejected(Exception):
+    """The ping server refused the request (a 4xx other than 404 and 429)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"ping server refused the request ({status}): {message}")
+        self.status = status
+        self.message = message
+
+    @property
+    def invalid_spec(self) -> bool:
+        """400/422: the payload is wrong, so the object's spec is (but see unknown_channel)."""
+        return self.status in (400, 422)
+
+    @property
+    def unknown_channel(self) -> bool:
+        """400 for a channel id the server lacks (e.g. it lost its data): not the spec's
+        fault, and drift repair re-creates the channel."""
+        return self.status == 400 and "channel identifier" in self.message
+
+
+def _retry_after(response: requests.Response) -> float:
+    raw = response.headers.get("Retry-After", "")
+    try:
+        return min(max(float(raw), 1.0), MAX_RETRY_AFTER)
+    except ValueError:
+        return DEFAULT_RETRY_DELAY
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason
+    if isinstance(body, Mapping) and body.get("error"):
+        return str(body["error"])[:500]
+    return response.reason or "error"
+
+
+class PingServerClient:
+    def __init__(self, base_url: str, api_key: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.timeout = timeout
+        self._local = threading.local()  # one Session per thread: handlers run in threads
+
+    def __repr__(self) -> str:
+        return f"PingServerClient({self.base_url!r})"
+
+    @property
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers.update({"X-Api-Key": self._api_key,
+                                    "User-Agent": "heartbeat-operator"})
+            self._local.session = session
+        return session
+
+    def _call(self, method: str, path: str, *, body: Mapping[str, Any] | None = None,
+              params: Mapping[str, Any] | None = None) -> tuple[int, Any]:
+        """(status, JSON body) for 2xx and 404; raises for everything else."""
+        url = f"{self.base_url}{API}{path}"
+        try:
+            response = self._session.request(method, url, json=body, params=params,
+                                             timeout=self.timeout)
+        except requests.Timeout:
+            raise PingServerUnavailable(f"{method} {path}: timed out after {self.timeout:g}s",
+                                        delay=DEFAULT_RETRY_DELAY) from None
+        except requests.RequestException as exc:
+            reason = type(exc).__name__
+            raise PingServerUnavailable(f"{method} {path}: {reason} connecting to "
+                                        f"{self.base_url}", delay=DEFAULT_RETRY_DELAY) from None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise PingServerUnavailable(
+                f"{method} {path}: {status} {_error_text(response)}",
+                delay=_retry_after(response))
+        if status == 404:
+            return status, None
+        if status >= 400:
+            raise PingServerRejected(status, _error_text(response))
+        try:
+            return status, response.json() if response.content else None
+        except ValueError:
+            return status, None
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def get_check(self, uuid: str) -> dict[str, Any] | None:
+        _, body = self._call("GET", f"/checks/{uuid}")
+        return dict(body) if body else None
+
+    def list_checks(self) -> list[dict[str, Any]]:
+        _, body = self._call("GET", "/checks/")
+        return [dict(c) for c in (body or {}).get("checks", [])]
+
+    def upsert_check(self, uuid: str, payload: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create the check under the client-chosen `uuid`, or update the check that already
+        has it: one idempotent request. Returns (check JSON, created)."""
+        status, body = self._call("POST", "/checks/", body={**payload, "uuid": uuid})
+        return dict(body or {}), status == 201
+
+    def delete_check(self, uuid: str) -> bool:
+        status, _ = self._call("DELETE", f"/checks/{uuid}")
+        return status != 404
+
+    def pause_check(self, uuid: str) -> dict[str, Any] | None:
+        _, body = self._call("POST", f"/checks/{uuid}/pause")
+        return dict(body) if body else None
+
+    def resume_check(self, uuid: str) -> dict[str, Any] | None:
+        try:
+            _, body = self._call("POST", f"/checks/{uuid}/resume")
+        except PingServerRejected as exc:
+            if exc.status == 409:  # not paused: nothing to do
+                return self.get_check(uuid)
+            raise
+        return dict(body) if body else None
+
+    # -- channels -------------------------------------------------------------------------
+
+    def list_channels(self) -> list[dict[str, Any]]:
+        _, body = self._call("GET", "/channels/")
+        return [dict(c) for c in (body or {}).get("channels", [])]
+
+    def create_channel(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        _, body = self._call("POST", "/channels/", body=payload)
+        return dict(body or {})
+
+    def get_channel(self, channel_id: str) -> dict[str, Any] | None:
+        """With its config and delivery status (the list has id, name and kind only)."""
+        _, body = self._call("GET", f"/channels/{channel_id}")
+        return dict(body) if body else None
+
+    def update_channel(self, channel_id: str, payload: Mapping[str, Any]
+                       ) -> dict[str, Any] | None:
+        _, body = self._call("POST", f"/channels/{channel_id}", body=payload)
+        return dict(body) if body else None
+
+    def delete_channel(self, channel_id: str) -> bool:
+        status, _ = self._call("DELETE", f"/channels/{channel_id}")
+        return status != 404
+
+    # -- flips feed -----------------------------------------------------------------------
+
+    def flips(self, cursor: str, limit: int = FEED_LIMIT) -> tuple[list[dict[str, Any]], str]:
+        """Flips after `cursor` ("" = the oldest the server keeps), oldest first, and the
+        cursor to pass next time."""
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        status, body = self._call("GET", "/flips/", params=params)
+        if status == 404 or body is None:
+            raise PingServerRejected(404, "the ping server has no flips feed (/api/v3/flips/)")
+        return [dict(f) for f in body.get("flips", [])], str(body.get("cursor") or cursor)

@@ -1,0 +1,267 @@
+"""The Kubernetes API calls the operator makes outside Kopf's own (reading Secrets and
+AlertChannels, patching status from the background loop, the ping-key Secret, the state
+ConfigMap, the peering object). Plain functions over the official client."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from heartbeat_operator import constants
+
+logger = logging.getLogger(__name__)
+MERGE_PATCH = "application/merge-patch+json"
+REQUEST_TIMEOUT = 30
+
+_lock = threading.Lock()
+_api: client.ApiClient | None = None
+
+
+class SecretMissing(LookupError):
+    """A referenced Secret, or a key in it, does not exist. The message names both, never
+    the value."""
+
+
+def api() -> client.ApiClient:
+    """One ApiClient, configured from the pod's service account or from KUBECONFIG."""
+    global _api
+    with _lock:
+        if _api is None:
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                config.load_kube_config()
+            _api = client.ApiClient()
+        return _api
+
+
+def reset() -> None:
+    """Forget the client (tests point the operator at a new cluster)."""
+    global _api
+    with _lock:
+        if _api is not None:
+            _api.close()
+        _api = None
+
+
+def _custom() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api())
+
+
+def _core() -> client.CoreV1Api:
+    return client.CoreV1Api(api())
+
+
+def _raw(response: Any) -> Any:
+    return json.loads(response.data)
+
+
+# -- custom objects -----------------------------------------------------------------------
+
+
+def list_objects(plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    custom = _custom()
+    if namespace:
+        response = custom.list_namespaced_custom_object(
+            constants.GROUP, constants.VERSION, namespace, plural, _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT)
+    else:
+        response = custom.list_cluster_custom_object(
+            constants.GROUP, constants.VERSION, plural, _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT)
+    return [dict(item) for item in _raw(response).get("items", [])]
+
+
+def get_object(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        response = _custom().get_namespaced_custom_object(
+            constants.GROUP, constants.VERSION, namespace, plural, name,
+            _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return dict(_raw(response))
+
+
+def patch_status(plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
+    """Merge-patch the status subresource; False when the object is gone."""
+    try:
+        _custom().patch_namespaced_custom_object_status(
+            constants.GROUP, constants.VERSION, namespace, plural, name,
+            {"status": dict(status)}, _content_type=MERGE_PATCH,
+            _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def patch_status_checked(plural: str, namespace: str, name: str, status: Mapping[str, Any],
+                         resource_version: str) -> None:
+    """Merge-patch the status only if the object is still at `resource_version` (raises
+    ApiException 409 otherwise)."""
+    _custom().patch_namespaced_custom_object_status(
+        constants.GROUP, constants.VERSION, namespace, plural, name,
+        {"metadata": {"resourceVersion": resource_version}, "status": dict(status)},
+        _content_type=MERGE_PATCH, _request_timeout=REQUEST_TIMEOUT)
+
+
+# -- secrets ------------------------------------------------------------------------------
+
+
+class SecretReader:
+    """Reads Secret values for one reconcile, fetching each Secret once."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self._cache: dict[str, dict[str, str] | None] = {}
+
+    def _secret(self, name: str) -> dict[str, str] | None:
+        if name not in self._cache:
+            try:
+                secret = _core().read_namespaced_secret(name, self.namespace,
+                                                        _request_timeout=REQUEST_TIMEOUT)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                self._cache[name] = None
+            else:
+                self._cache[name] = {k: str(v) for k, v in (secret.data or {}).items()}
+        return self._cache[name]
+
+    def __call__(self, name: str, key: str) -> str:
+        data = self._secret(name)
+        if data is None:
+            raise SecretMissing(f"Secret {self.namespace}/{name} not found")
+        if key not in data:
+            raise SecretMissing(f"Secret {self.namespace}/{name} has no key {key!r}")
+        return base64.b64decode(data[key]).decode()
+
+
+def ensure_ping_key_secret(namespace: str, ping_key: str, ping_base_url: str) -> None:
+    """The project's ping key, for slug URLs (`<base>/<ping key>/<slug>`), as a Secret in a
+    namespace that has checks. Written only when missing or different."""
+    data = {constants.PING_KEY_SECRET_KEY: ping_key,
+            constants.PING_BASE_SECRET_KEY: ping_base_url}
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    core = _core()
+    try:
+        current = core.read_namespaced_secret(constants.PING_KEY_SECRET, namespace,
+                                              _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(name=constants.PING_KEY_SECRET, labels={
+                constants.LABEL_MANAGED_BY: constants.MANAGED_BY,
+                constants.LABEL_COMPONENT: constants.PING_KEY_COMPONENT}),
+            type="Opaque", data=encoded)
+        try:
+            core.create_namespaced_secret(namespace, body, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc2:
+            if exc2.status != 409:  # created concurrently: fine
+                raise
+        return
+    if {k: str(v) for k, v in (current.data or {}).items()} != encoded:
+        core.patch_namespaced_secret(constants.PING_KEY_SECRET, namespace, {"data": encoded},
+                                     _content_type=MERGE_PATCH,
+                                     _request_timeout=REQUEST_TIMEOUT)
+
+
+# -- state ConfigMap ----------------------------------------------------------------------
+
+
+def state_labels() -> dict[str, str]:
+    return {constants.LABEL_MANAGED_BY: constants.MANAGED_BY,
+            constants.LABEL_COMPONENT: constants.STATE_COMPONENT}
+
+
+def ensure_state_configmap(namespace: str) -> None:
+    body = client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name=constants.STATE_CONFIGMAP, labels=state_labels()),
+        data={})
+    try:
+        _core().create_namespaced_config_map(namespace, body, _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+def write_cursor(namespace: str, cursor: str) -> None:
+    _core().patch_namespaced_config_map(
+        constants.STATE_CONFIGMAP, namespace, {"data": {constants.CURSOR_KEY: cursor}},
+        _content_type=MERGE_PATCH, _request_timeout=REQUEST_TIMEOUT)
+
+
+def release_state_configmap(namespace: str) -> None:
+    """Drop our finalizer from the state ConfigMap (Kopf puts one on objects with daemons),
+    so that an uninstalled operator never blocks the namespace's deletion."""
+    core = _core()
+    try:
+        current = core.read_namespaced_config_map(constants.STATE_CONFIGMAP, namespace,
+                                                  _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return
+        raise
+    meta = current.metadata
+    if meta is None:
+        return
+    finalizers = list(meta.finalizers or [])
+    if constants.FINALIZER not in finalizers:
+        return
+    kept = [f for f in finalizers if f != constants.FINALIZER]
+    patch: list[dict[str, Any]] = [
+             {"op": "test", "path": "/metadata/resourceVersion",
+              "value": meta.resource_version},
+             {"op": "replace", "path": "/metadata/finalizers", "value": kept}]
+    try:
+        core.patch_namespaced_config_map(constants.STATE_CONFIGMAP, namespace, patch,
+                                         _content_type="application/json-patch+json",
+                                         _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status not in (404, 409, 422):
+            raise
+
+
+# -- peering ------------------------------------------------------------------------------
+
+
+def ensure_peering(clusterwide: bool, namespaces: Iterable[str]) -> bool:
+    """Create our Kopf peering object(s) if the peering CRDs are installed. False when they
+    are not (the operator then runs without peering: keep one replica)."""
+    custom = _custom()
+    body = {"apiVersion": f"{constants.PEERING_GROUP}/{constants.PEERING_VERSION}",
+            "metadata": {"name": constants.PEERING_NAME}}
+    try:
+        if clusterwide:
+            custom.create_cluster_custom_object(
+                constants.PEERING_GROUP, constants.PEERING_VERSION,
+                constants.CLUSTER_PEERING_PLURAL, {**body, "kind": "ClusterKopfPeering"},
+                _request_timeout=REQUEST_TIMEOUT)
+        else:
+            for namespace in namespaces:
+                try:
+                    custom.create_namespaced_custom_object(
+                        constants.PEERING_GROUP, constants.PEERING_VERSION, namespace,
+                        constants.PEERING_PLURAL, {**body, "kind": "KopfPeering"},
+                        _request_timeout=REQUEST_TIMEOUT)
+                except ApiException as exc:
+                    if exc.status != 409:
+                        raise
+    except ApiException as exc:
+        if exc.status == 409:
+            return True
+        if exc.status == 404:  # CRD not installed
+            return False
+        raise
+    return True

@@ -1,0 +1,295 @@
+"""Kopf handlers: the only module with @kopf decorators. Each handler delegates to plain
+functions in reconcile.py and background.py.
+
+Run with `kopf run -m heartbeat_operator.main -A` (or `-n NS` per namespace), or through
+`run(argv)`, which derives those flags from HB_NAMESPACES (`hb operator`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+import kopf
+
+from heartbeat_operator import background, config, constants, kube, reconcile
+from heartbeat_operator.client import PingServerClient, PingServerRejected, PingServerUnavailable
+
+G, V = constants.GROUP, constants.VERSION
+CHECKS, CHANNELS = constants.CHECK_PLURAL, constants.CHANNEL_PLURAL
+STATE_LABELS = {constants.LABEL_COMPONENT: constants.STATE_COMPONENT,
+                constants.LABEL_MANAGED_BY: constants.MANAGED_BY}
+MAX_PRIORITY = 10_000
+
+
+# -- operator lifecycle -------------------------------------------------------------------
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger,
+              **_: Any) -> None:
+    try:
+        cfg = config.load()
+    except config.ConfigError as exc:
+        raise kopf.PermanentError(str(exc)) from None
+    if not settings.peering.clusterwide and not cfg.namespaces:
+        raise kopf.PermanentError("HB_NAMESPACES: required when the operator watches chosen "
+                                  "namespaces (-n); it must list the same namespaces")
+    # Our own finalizer and annotation prefix instead of Kopf's kopf.zalando.org defaults.
+    settings.persistence.finalizer = constants.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix=constants.KOPF_STORAGE_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=constants.KOPF_STORAGE_PREFIX, key=constants.LAST_HANDLED_ANNOTATION)
+    # Handler logs become Events only from WARNING up; our Normal Events are explicit.
+    settings.posting.level = logging.WARNING
+    # Watches end and restart every few minutes: a silently dead connection cannot last.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.networking.request_timeout = 60
+    # Sync handlers run in threads; one is held by the background loop.
+    settings.execution.max_workers = 16
+    _configure_peering(settings, cfg, logger)
+    kube.ensure_state_configmap(cfg.operator_namespace)
+    memo.ctx = reconcile.Context(cfg, PingServerClient(cfg.pingserver_url, cfg.api_key,
+                                                       cfg.http_timeout))
+    memo.health = background.Health()
+    logger.info("ping server %s; state in ConfigMap %s/%s", cfg.pingserver_url,
+                cfg.operator_namespace, constants.STATE_CONFIGMAP)
+
+
+def _configure_peering(settings: kopf.OperatorSettings, cfg: config.OperatorConfig,
+                       logger: kopf.Logger) -> None:
+    if settings.peering.standalone:
+        return
+    if not settings.peering.mandatory:  # no --peering given: use our own neighbourhood
+        settings.peering.name = constants.PEERING_NAME
+    if settings.peering.priority == 0:  # equal priorities would pause every replica
+        settings.peering.priority = cfg.priority or random.randint(1, MAX_PRIORITY)
+    if kube.ensure_peering(settings.peering.clusterwide, cfg.namespaces):
+        # Start paused until the peers are known, so that a new replica never acts (not even
+        # briefly) next to the active one.
+        settings.peering.mandatory = True
+    else:
+        logger.warning("Kopf peering CRDs are not installed (crds/kopf-peering.yaml): "
+                       "run a single replica")
+
+
+@kopf.on.cleanup()
+def release(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    ctx: reconcile.Context | None = getattr(memo, "ctx", None)
+    if ctx is not None:
+        try:
+            kube.release_state_configmap(ctx.config.operator_namespace)
+        except Exception as exc:  # best effort on the way out
+            logger.warning("could not release the state ConfigMap: %s", exc)
+
+
+@kopf.on.probe(id="background")
+def probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
+    health: background.Health | None = getattr(memo, "health", None)
+    return health.as_dict() if health else {}
+
+
+# -- indexes: what the background loop reads ----------------------------------------------
+
+
+@kopf.index(G, V, CHECKS)
+def checks_by_id(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo,
+                 **_: Any) -> dict[str, background.ObjectRef]:
+    ctx: reconcile.Context = memo.ctx
+    return {ctx.check_id(str(namespace), name): background.ObjectRef.from_body(body)}
+
+
+@kopf.index(G, V, CHANNELS)
+def channels_by_name(namespace: str | None, name: str, body: kopf.Body,
+                     **_: Any) -> dict[str, background.ObjectRef]:
+    return {f"{namespace}/{name}": background.ObjectRef.from_body(body)}
+
+
+# -- HeartbeatCheck -------------------------------------------------------------------------
+
+
+@kopf.on.resume(G, V, CHECKS)
+@kopf.on.create(G, V, CHECKS)
+@kopf.on.update(G, V, CHECKS, field="spec")
+def check_upsert(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
+                 namespace: str | None, name: str, patch: kopf.Patch, retry: int,
+                 memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    ctx: reconcile.Context = memo.ctx
+    try:
+        result = reconcile.ensure_check(ctx, namespace=str(namespace), name=name,
+                                        spec_body=spec,
+                                        generation=meta.get("generation"),
+                                        conditions=status.get("conditions"))
+    except reconcile.Failure as failure:
+        patch.status.update(failure.status)
+        _fail(body, failure, retry, ctx)
+    patch.status.update(result.status)
+    if result.created:
+        kopf.event(body, type="Normal", reason=constants.REASON_REGISTERED,
+                   message="check registered with the ping server")
+    logger.info("check registered (%s)", "created" if result.created else "updated")
+    if result.pending_channels:
+        # Pings work already; come back for the channels (their handlers also refresh the
+        # checks that use them, but this handler's status write may land after theirs).
+        message = "waiting for AlertChannels: " + ", ".join(result.pending_channels)
+        if retry == 0:
+            kopf.warn(body, reason=constants.REASON_CHANNELS_PENDING, message=message)
+        raise kopf.TemporaryError(message, delay=reconcile.backoff(retry,
+                                                                   ctx.config.backoff_max))
+
+
+@kopf.on.delete(G, V, CHECKS)
+def check_delete(spec: kopf.Spec, namespace: str | None, name: str, retry: int,
+                 memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    ctx: reconcile.Context = memo.ctx
+    try:
+        outcome = reconcile.remove_check(ctx, namespace=str(namespace), name=name,
+                                         spec_body=spec)
+    except (PingServerUnavailable, PingServerRejected) as exc:
+        if isinstance(exc, PingServerRejected) and exc.status not in (401, 403):
+            logger.warning("the ping server refused to delete the check (%s); letting the "
+                           "object go", exc.message)
+            return
+        raise kopf.TemporaryError(str(exc), delay=reconcile.backoff(
+            retry, ctx.config.backoff_max, float(getattr(exc, "delay", 0) or 0))) from None
+    logger.info("check %s on the ping server", outcome)
+
+
+# -- AlertChannel ---------------------------------------------------------------------------
+
+
+@kopf.on.resume(G, V, CHANNELS)
+@kopf.on.create(G, V, CHANNELS)
+@kopf.on.update(G, V, CHANNELS)
+def channel_upsert(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
+                   labels: kopf.Labels, namespace: str | None, name: str, patch: kopf.Patch,
+                   retry: int, reason: str, memo: kopf.Memo, **_: Any) -> None:
+    ctx: reconcile.Context = memo.ctx
+    known_id = status.get("channelID")
+    try:
+        result = reconcile.ensure_channel(ctx, namespace=str(namespace), name=name,
+                                          spec_body=spec,
+                                          known_id=known_id, generation=meta.get("generation"),
+                                          conditions=status.get("conditions"))
+    except reconcile.Failure as failure:
+        patch.status.update(failure.status)
+        _fail(body, failure, retry, ctx)
+    patch.status.update(result.status)
+    if result.channel_id != known_id or reason != kopf.Reason.RESUME.value:
+        now_body = {"metadata": {"name": name, "labels": dict(labels)},
+                    "status": {"channelID": result.channel_id}}
+        reconcile.refresh_dependent_checks(ctx, namespace=str(namespace), channel_name=name,
+                                           channel_labels=labels, channel_body=now_body)
+
+
+@kopf.on.delete(G, V, CHANNELS)
+def channel_delete(status: kopf.Status, labels: kopf.Labels, namespace: str | None,
+                   name: str, retry: int, memo: kopf.Memo, **_: Any) -> None:
+    ctx: reconcile.Context = memo.ctx
+    try:
+        reconcile.remove_channel(ctx, channel_id=status.get("channelID"))
+    except PingServerUnavailable as exc:
+        raise kopf.TemporaryError(str(exc), delay=reconcile.backoff(
+            retry, ctx.config.backoff_max, float(exc.delay or 0))) from None
+    except PingServerRejected:
+        pass  # nothing more we can do; the object is going away
+    reconcile.refresh_dependent_checks(ctx, namespace=str(namespace), channel_name=name,
+                                       channel_labels=labels, channel_body=None)
+
+
+def _fail(body: kopf.Body, failure: reconcile.Failure, retry: int,
+          ctx: reconcile.Context) -> NoReturn:
+    """Report a failed reconcile once per streak of retries, then hand it to Kopf: permanent
+    (only a spec change re-runs it) or temporary with a growing, capped delay."""
+    if failure.permanent or retry == 0:
+        kopf.warn(body, reason=failure.reason, message=failure.message)
+    if failure.permanent:
+        raise kopf.PermanentError(failure.message)
+    delay = reconcile.backoff(retry, ctx.config.backoff_max, failure.delay)
+    raise kopf.TemporaryError(failure.message, delay=delay)
+
+
+# -- the single background loop -------------------------------------------------------------
+
+
+def _is_state_configmap(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> bool:
+    ctx: reconcile.Context | None = getattr(memo, "ctx", None)
+    return (ctx is not None and name == constants.STATE_CONFIGMAP
+            and namespace == ctx.config.operator_namespace)
+
+
+@kopf.daemon("v1", "configmaps", labels=STATE_LABELS, when=_is_state_configmap,
+             cancellation_timeout=30.0)
+def background_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo,
+                    **kwargs: Any) -> None:
+    ctx: reconcile.Context = memo.ctx
+    checks_by_id: kopf.Index[str, background.ObjectRef] = kwargs["checks_by_id"]
+    channels_by_name: kopf.Index[str, background.ObjectRef] = kwargs["channels_by_name"]
+    loop = background.Background(
+        ctx, state_namespace=ctx.config.operator_namespace, post_event=_post_event,
+        cursor=str((body.get("data") or {}).get(constants.CURSOR_KEY) or ""),
+        health=memo.health)
+    while not stopped:
+        loop.tick(_snapshot(checks_by_id), list(_snapshot(channels_by_name).values()))
+        stopped.wait(ctx.config.feed_interval)
+
+
+def _snapshot(index: kopf.Index[str, background.ObjectRef]
+              ) -> dict[str, background.ObjectRef]:
+    """A copy of a Kopf index, read from the daemon's thread while the event loop may be
+    updating it (a concurrent change shows up as RuntimeError: just read again)."""
+    for _ in range(10):
+        try:
+            return {key: next(iter(store)) for key, store in list(index.items()) if store}
+        except RuntimeError:
+            continue
+    return {}
+
+
+def _post_event(ref: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    kopf.event(ref, type=type_, reason=reason, message=message)  # type: ignore[arg-type]
+
+
+# -- entry point ----------------------------------------------------------------------------
+
+
+def kopf_args(cfg: config.OperatorConfig, extra: Sequence[str]) -> list[str]:
+    """`kopf run` arguments: namespaces from HB_NAMESPACES and the liveness endpoint from
+    HB_LIVENESS, unless `extra` chooses them itself."""
+    args = ["run", "-m", "heartbeat_operator.main"]
+    scoped = any(a in ("-A", "--all-namespaces", "-n") or a.startswith("--namespace")
+                 for a in extra)
+    if not scoped:
+        args += (["--all-namespaces"] if cfg.clusterwide
+                 else [f"--namespace={ns}" for ns in cfg.namespaces])
+    if cfg.liveness and not any(a in ("-L",) or a.startswith("--liveness") for a in extra):
+        args.append(f"--liveness={cfg.liveness}")
+    return args + list(extra)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the operator until SIGINT/SIGTERM; `argv` holds extra `kopf run` options
+    (e.g. --standalone, --verbose, --priority=N). Returns the exit status."""
+    import click
+    from kopf import cli
+
+    try:
+        cfg = config.load()
+    except config.ConfigError as exc:
+        print(f"hb operator: {exc}", file=sys.stderr)
+        return 2
+    try:
+        cli.main(args=kopf_args(cfg, list(argv or [])), prog_name="hb operator",
+                 standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        return 1
+    return 0

@@ -1,0 +1,371 @@
+"""Shared parts of the operator's Kubernetes tests (imported by test_operator_*.py; holds no
+tests itself): the CRDs, a real Redis + ping server + `hb worker` + webhook receiver, the
+operator as a subprocess (`python -m hb operator`, as the chart runs it), and small helpers
+over the Kubernetes API. Nothing sleeps a fixed time: everything polls a condition."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid as uuidlib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from kubernetes import client
+
+from hb_controlplane.cluster import ControlPlane
+from hb_controlplane.wait import wait_for
+from heartbeat_operator import constants
+from heartbeat_operator.identity import check_uuid
+from pingserver.config import Settings
+from pingserver.store import Store, now_ms
+from tests.conftest import PingServer
+from tests.support.engine import EngineProcess
+from tests.support.receivers import HttpReceiver
+from tests.support.redis_server import RedisServer, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CRDS_DIR = ROOT / "crds"
+ARTIFACTS = ROOT / "artifacts"
+CRD_NAMES = ("heartbeatchecks.heartbeat.dev", "alertchannels.heartbeat.dev",
+             "kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev")
+API_KEY = "operator-test-rw-key-0123456789"
+PING_KEY = "operatortestpingkey123"
+CLUSTER_SECRET = "operator-test-cluster-secret"
+G, V = constants.GROUP, constants.VERSION
+TIMEOUT = 60.0
+
+
+# -- CRDs -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def crds(control_plane: ControlPlane) -> ControlPlane:
+    control_plane.apply(CRDS_DIR)
+    for name in CRD_NAMES:
+        control_plane.wait_crd_established(name)
+    return control_plane
+
+
+# -- the ping server side ------------------------------------------------------------------
+
+
+class Stack:
+    """Redis, the ping server (default project keyed by API_KEY/PING_KEY), `hb worker`, and a
+    webhook receiver, all on loopback."""
+
+    def __init__(self, *, worker: bool = True) -> None:
+        self.redis = RedisServer().start()
+        self.pingserver = PingServer(self.redis.url, {"HB_API_KEY": API_KEY,
+                                                      "HB_PING_KEY": PING_KEY})
+        self.receiver = HttpReceiver().start()
+        self.worker: EngineProcess | None = None
+        if worker:
+            self.worker = EngineProcess("worker", {"HB_REDIS_URL": self.redis.url},
+                                        f"operator-worker-{self.redis.port}").wait_started()
+        self.http = requests.Session()
+        self.http.headers["X-Api-Key"] = API_KEY
+
+    @property
+    def url(self) -> str:
+        return self.pingserver.url
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.http.request(method, f"{self.url}/api/v3{path}", timeout=10, **kwargs)
+
+    def check(self, uuid: str) -> dict[str, Any] | None:
+        response = self.api("GET", f"/checks/{uuid}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return dict(response.json())
+
+    def checks(self) -> list[dict[str, Any]]:
+        response = self.api("GET", "/checks/")
+        response.raise_for_status()
+        return list(response.json()["checks"])
+
+    def channel(self, channel_id: str) -> dict[str, Any] | None:
+        response = self.api("GET", f"/channels/{channel_id}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return dict(response.json())
+
+    def _store(self, action: Callable[[Store], Any]) -> Any:
+        async def run() -> Any:
+            store = Store.from_settings(Settings(redis_url=self.redis.url, site_root=self.url))
+            try:
+                return await action(store)
+            finally:
+                await store.close()
+
+        return asyncio.run(run())
+
+    def ping_at(self, uuid: str, at_ms: int) -> None:
+        """A success ping recorded as if it arrived at `at_ms` (the engine tests' trick: a
+        check goes down in seconds instead of minutes)."""
+        self._store(lambda s: s.ping(uuid, "success", at=at_ms))
+
+    def wipe(self) -> None:
+        """Lose every piece of ping server state (FLUSHALL), then put back only what the ping
+        server itself restores at start-up: the default project and its keys."""
+        self._store(lambda s: s.r.flushall())
+        self._store(lambda s: s.ensure_project("default", "Default", ping_key=PING_KEY,
+                                               api_key=API_KEY))
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self.pingserver.stop()
+        self.receiver.stop()
+        self.redis.cleanup()
+        self.http.close()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    s = Stack()
+    yield s
+    s.stop()
+
+
+# -- the operator ----------------------------------------------------------------------------
+
+
+class OperatorProcess:
+    """`python -m hb operator [args]` with HB_ environment; output in artifacts/."""
+
+    def __init__(self, name: str, env: Mapping[str, str], args: list[str]) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.name = name
+        self.port = free_port()
+        self.log = ARTIFACTS / f"operator-{name}-{int(time.time() * 1000)}.log"
+        full_env = {**os.environ, **env,
+                    "HB_LIVENESS": f"http://127.0.0.1:{self.port}/healthz"}
+        own = [a for a in args if a == "--standalone"]
+        kopf_args = [a for a in args if a != "--standalone"]
+        argv = [*own, *(["--", *kopf_args] if kopf_args else [])]
+        self.proc = subprocess.Popen([sys.executable, "-m", "hb", "operator", *argv],
+                                     env=full_env, stdout=self.log.open("wb"),
+                                     stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def probe(self) -> dict[str, Any] | None:
+        """The liveness endpoint's JSON (Kopf probes), or None while it does not answer."""
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"operator {self.name} exited ({self.proc.returncode}):\n"
+                               f"{self.output()[-3000:]}")
+        try:
+            response = requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+        except requests.RequestException:
+            return None
+        return dict(response.json()) if response.ok else None
+
+    def feed_ok(self) -> bool:
+        """The background loop has read the flips feed once: flips from now on are reported,
+        not skipped as backlog."""
+        return self.probe() is not None and "flips feed: ready" in self.output()
+
+    def wait_ready(self, timeout: float = TIMEOUT, *, feed: bool = True) -> OperatorProcess:
+        ready = self.feed_ok if feed else (lambda: self.probe() is not None)
+        wait_for(ready, timeout, 0.2, f"operator {self.name} ready (log: {self.log})")
+        return self
+
+    def wait_log(self, needle: str, timeout: float = TIMEOUT) -> None:
+        wait_for(lambda: needle in self.output(), timeout, 0.2,
+                 f"{needle!r} in the log of operator {self.name}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return int(self.proc.returncode)
+
+
+StartOperator = Callable[..., OperatorProcess]
+
+
+@pytest.fixture
+def start_operator(crds: ControlPlane, stack: Stack, namespace: str,
+                   kube_api: client.ApiClient) -> Iterator[StartOperator]:
+    """Start operators watching the test's namespace; all stop at the end of the test, then
+    leftover finalizers are stripped so that the namespace can go."""
+    started: list[OperatorProcess] = []
+
+    def start(*args: str, name: str = "op", wait_feed: bool = True,
+              **env: str) -> OperatorProcess:
+        base = {"KUBECONFIG": str(crds.kubeconfig), "HB_PINGSERVER_URL": stack.url,
+                "HB_API_KEY": API_KEY, "HB_CLUSTER_SECRET": CLUSTER_SECRET,
+                "HB_PING_KEY": PING_KEY, "HB_NAMESPACES": namespace,
+                "HB_FEED_INTERVAL": "1s", "HB_LASTPING_REFRESH": "2s",
+                "HB_DRIFT_INTERVAL": "3s"}
+        proc = OperatorProcess(f"{namespace}-{name}", {**base, **env}, list(args))
+        started.append(proc)
+        return proc.wait_ready(feed=wait_feed)
+
+    yield start
+    if any(proc.proc.poll() is None for proc in started):
+        Kube(kube_api, namespace).delete_all_and_wait(timeout=30)
+    for proc in started:
+        proc.stop()
+    Kube(kube_api, namespace).strip_finalizers()
+
+
+# -- Kubernetes helpers -------------------------------------------------------------------------
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.api = api
+        self.ns = namespace
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+
+    def create(self, plural: str, name: str, spec: Mapping[str, Any],
+               labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+        kind = {constants.CHECK_PLURAL: constants.CHECK_KIND,
+                constants.CHANNEL_PLURAL: constants.CHANNEL_KIND}[plural]
+        body = {"apiVersion": f"{G}/{V}", "kind": kind,
+                "metadata": {"name": name, "labels": dict(labels or {})}, "spec": dict(spec)}
+        created: dict[str, Any] = self.custom.create_namespaced_custom_object(  # type: ignore[assignment]
+            G, V, self.ns, plural, body)
+        return created
+
+    def get(self, plural: str, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.custom.get_namespaced_custom_object(  # type: ignore[assignment]
+                G, V, self.ns, plural, name)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+    def items(self, plural: str) -> list[dict[str, Any]]:
+        listed: dict[str, Any] = self.custom.list_namespaced_custom_object(  # type: ignore[assignment]
+            G, V, self.ns, plural)
+        return list(listed["items"])
+
+    def status(self, plural: str, name: str) -> dict[str, Any]:
+        return dict((self.get(plural, name) or {}).get("status") or {})
+
+    def patch_spec(self, plural: str, name: str, spec: Mapping[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(
+            G, V, self.ns, plural, name, {"spec": dict(spec)},
+            _content_type="application/merge-patch+json")
+
+    def delete(self, plural: str, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(G, V, self.ns, plural, name)
+
+    def wait_gone(self, plural: str, name: str, timeout: float = TIMEOUT) -> None:
+        wait_for(lambda: self.get(plural, name) is None, timeout, 0.2, f"{plural}/{name} gone")
+
+    def wait_status(self, plural: str, name: str, predicate: Callable[[dict[str, Any]], Any],
+                    what: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            current = self.status(plural, name)
+            return current if predicate(current) else None
+
+        try:
+            result: dict[str, Any] = wait_for(probe, timeout, 0.2, f"{plural}/{name}: {what}")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; status now: {json.dumps(self.status(plural, name))}"
+                                 ) from None
+        return result
+
+    def events(self, name: str) -> list[client.CoreV1Event]:
+        listed = self.core.list_namespaced_event(self.ns,
+                                                 field_selector=f"involvedObject.name={name}")
+        return list(listed.items)
+
+    def event_reasons(self, name: str) -> list[str]:
+        return [str(e.reason) for e in self.events(name)]
+
+    def wait_event(self, name: str, reason: str, timeout: float = TIMEOUT) -> client.CoreV1Event:
+        def probe() -> client.CoreV1Event | None:
+            return next((e for e in self.events(name) if e.reason == reason), None)
+
+        try:
+            found: client.CoreV1Event = wait_for(probe, timeout, 0.3,
+                                                 f"Event {reason} for {name}")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; events: {self.event_reasons(name)}") from None
+        return found
+
+    def secret(self, name: str, data: Mapping[str, str]) -> None:
+        self.core.create_namespaced_secret(self.ns, client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name), string_data=dict(data)))
+
+    def delete_all_and_wait(self, timeout: float) -> None:
+        """Delete our objects while the operator still runs, so that it cleans up."""
+        for plural in (constants.CHECK_PLURAL, constants.CHANNEL_PLURAL):
+            for item in self.items(plural):
+                try:
+                    self.delete(plural, item["metadata"]["name"])
+                except client.ApiException as exc:
+                    if exc.status != 404:
+                        raise
+        with contextlib.suppress(TimeoutError):  # strip_finalizers() handles what is left
+            wait_for(lambda: not any(self.items(p) for p in (constants.CHECK_PLURAL,
+                                                                constants.CHANNEL_PLURAL)),
+                     timeout, 0.3, "custom objects deleted")
+
+    def strip_finalizers(self) -> None:
+        patch = {"metadata": {"finalizers": None}}
+        for plural in (constants.CHECK_PLURAL, constants.CHANNEL_PLURAL):
+            for item in self.items(plural):
+                self.custom.patch_namespaced_custom_object(
+                    G, V, self.ns, plural, item["metadata"]["name"], patch,
+                    _content_type="application/merge-patch+json")
+        try:
+            self.core.patch_namespaced_config_map(
+                constants.STATE_CONFIGMAP, self.ns, patch,
+                _content_type="application/merge-patch+json")
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def condition(status: Mapping[str, Any], type_: str) -> dict[str, Any]:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == type_:
+            return dict(cond)
+    return {}
+
+
+def is_ready(status: Mapping[str, Any]) -> bool:
+    return condition(status, "Ready").get("status") == "True"
+
+
+def expected_uuid(namespace: str, name: str) -> str:
+    return check_uuid(CLUSTER_SECRET, namespace, name)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuidlib.uuid4().hex[:6]}"
+
+
+def write_yaml(path: Path, *docs: Mapping[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump_all([dict(d) for d in docs], sort_keys=False))
+    return path
+
+
+def minutes_ago(minutes: float) -> int:
+    return now_ms() - int(minutes * 60_000)

@@ -1,0 +1,169 @@
+"""The ping server client's error mapping, with an in-process transport (no network)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import kopf
+import pytest
+import requests
+from requests.adapters import BaseAdapter
+
+from heartbeat_operator.client import PingServerClient, PingServerRejected, PingServerUnavailable
+
+Handler = Callable[[requests.PreparedRequest], tuple[int, Any, Mapping[str, str]]]
+
+
+class FakeTransport(BaseAdapter):
+    def __init__(self, handler: Handler) -> None:
+        super().__init__()
+        self.handler = handler
+        self.requests: list[requests.PreparedRequest] = []
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+             verify: bool | str = True, cert: Any = None,
+             proxies: Mapping[str, str] | None = None) -> requests.Response:
+        self.requests.append(request)
+        status, body, headers = self.handler(request)
+        response = requests.Response()
+        response.status_code = status
+        response._content = json.dumps(body).encode() if body is not None else b""
+        response.headers.update(headers)
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def client_with(handler: Handler) -> tuple[PingServerClient, FakeTransport]:
+    client = PingServerClient("http://hb.test/", "secret-api-key", timeout=2)
+    transport = FakeTransport(handler)
+    client._session.mount("http://", transport)
+    return client, transport
+
+
+def respond(status: int, body: Any = None, **headers: str) -> Handler:
+    return lambda request: (status, body, headers)
+
+
+def test_upsert_sends_uuid_and_key_and_reports_creation() -> None:
+    client, transport = client_with(respond(201, {"uuid": "u-1", "status": "new"}))
+    check, created = client.upsert_check("u-1", {"name": "ns/x", "timeout": 60})
+    assert created and check["uuid"] == "u-1"
+    sent = transport.requests[0]
+    assert sent.method == "POST" and sent.url == "http://hb.test/api/v3/checks/"
+    assert sent.headers["X-Api-Key"] == "secret-api-key"
+    assert json.loads(sent.body or b"{}") == {"name": "ns/x", "timeout": 60, "uuid": "u-1"}
+
+
+def test_upsert_of_an_existing_check_is_not_a_creation() -> None:
+    client, _ = client_with(respond(200, {"uuid": "u-1"}))
+    assert client.upsert_check("u-1", {})[1] is False
+
+
+def test_not_found_is_none_not_an_error() -> None:
+    client, _ = client_with(respond(404, {"error": "not found"}))
+    assert client.get_check("u-1") is None
+    assert client.delete_check("u-1") is False
+    assert client.get_channel("c-1") is None
+
+
+def test_validation_error_is_a_rejection_with_the_server_message() -> None:
+    client, _ = client_with(respond(400, {"error": "json validation error: tz is not a valid "
+                                                   "timezone"}))
+    with pytest.raises(PingServerRejected) as info:
+        client.upsert_check("u-1", {"tz": "Mars/Olympus"})
+    assert info.value.invalid_spec
+    assert info.value.status == 400
+    assert "tz is not a valid timezone" in info.value.message
+
+
+def test_an_unknown_channel_id_is_not_the_specs_fault() -> None:
+    client, _ = client_with(respond(400, {"error": "invalid channel identifier: 4e8"}))
+    with pytest.raises(PingServerRejected) as info:
+        client.upsert_check("u-1", {"channels": "4e8"})
+    assert info.value.unknown_channel
+
+
+def test_wrong_key_is_a_rejection_but_not_an_invalid_spec() -> None:
+    client, _ = client_with(respond(401, {"error": "wrong api key"}))
+    with pytest.raises(PingServerRejected) as info:
+        client.list_checks()
+    assert not info.value.invalid_spec
+    assert "secret-api-key" not in str(info.value)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_errors_are_temporary(status: int) -> None:
+    client, _ = client_with(respond(status, {"error": "storage is not reachable"}))
+    with pytest.raises(PingServerUnavailable) as info:
+        client.get_check("u-1")
+    assert isinstance(info.value, kopf.TemporaryError)
+    assert info.value.delay == 10.0
+
+
+def test_rate_limit_honours_retry_after_within_bounds() -> None:
+    client, _ = client_with(respond(429, {"error": "slow down"}, **{"Retry-After": "42"}))
+    with pytest.raises(PingServerUnavailable) as info:
+        client.list_checks()
+    assert info.value.delay == 42.0
+    client, _ = client_with(respond(429, None, **{"Retry-After": "86400"}))
+    with pytest.raises(PingServerUnavailable) as info:
+        client.list_checks()
+    assert info.value.delay == 600.0
+
+
+def test_connection_errors_are_temporary_and_name_no_secret() -> None:
+    def refuse(request: requests.PreparedRequest) -> tuple[int, Any, Mapping[str, str]]:
+        raise requests.ConnectionError("connection refused")
+
+    client, _ = client_with(refuse)
+    with pytest.raises(PingServerUnavailable) as info:
+        client.upsert_check("u-1", {"channels": ""})
+    assert "hb.test" in str(info.value)
+    assert "secret-api-key" not in str(info.value)
+
+
+def test_timeouts_are_temporary() -> None:
+    def slow(request: requests.PreparedRequest) -> tuple[int, Any, Mapping[str, str]]:
+        raise requests.ReadTimeout("read timed out")
+
+    client, _ = client_with(slow)
+    with pytest.raises(PingServerUnavailable, match="timed out"):
+        client.get_check("u-1")
+
+
+def test_resume_of_a_check_that_is_not_paused_is_a_no_op() -> None:
+    def server(request: requests.PreparedRequest) -> tuple[int, Any, Mapping[str, str]]:
+        if (request.url or "").endswith("/resume"):
+            return 409, {"error": "check is not paused"}, {}
+        return 200, {"uuid": "u-1", "status": "up"}, {}
+
+    client, _ = client_with(server)
+    assert client.resume_check("u-1") == {"uuid": "u-1", "status": "up"}
+
+
+def test_flips_feed_passes_the_cursor_back() -> None:
+    seen: list[str] = []
+
+    def server(request: requests.PreparedRequest) -> tuple[int, Any, Mapping[str, str]]:
+        seen.append(request.url or "")
+        return 200, {"flips": [{"check": "u-1", "old": "up", "new": "down"}], "cursor": "c2"}, {}
+
+    client, _ = client_with(server)
+    flips, cursor = client.flips("c1", limit=10)
+    assert cursor == "c2" and flips[0]["new"] == "down"
+    assert "cursor=c1" in seen[0] and "limit=10" in seen[0]
+    client.flips("")
+    assert "cursor" not in seen[1]
+
+
+def test_a_server_without_the_feed_says_so() -> None:
+    client, _ = client_with(respond(404, {"error": "not found"}))
+    with pytest.raises(PingServerRejected, match="no flips feed"):
+        client.flips("")

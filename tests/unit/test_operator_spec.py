@@ -1,0 +1,288 @@
+"""HeartbeatCheck/AlertChannel spec -> API payload: pure functions, no cluster, no network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from heartbeat_operator import spec
+from heartbeat_operator.spec import SpecError
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("5m", 300), ("1h30m", 5400), ("1h", 3600), ("2h0m5s", 7205), ("0s", 0),
+     ("8760h", 31_536_000), (" 10m ", 600)],
+)
+def test_parse_duration(text: str, seconds: int) -> None:
+    assert spec.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "5x", "1d", "m5", "5m1h", "1.5h", "-5m", "5 m"])
+def test_parse_duration_refuses_garbage(text: str) -> None:
+    with pytest.raises(SpecError, match="not a duration"):
+        spec.parse_duration(text, field_name="spec.grace")
+
+
+@pytest.mark.parametrize(("seconds", "text"),
+                         [(0, "0s"), (59, "59s"), (60, "1m"), (5400, "1h30m"), (3601, "1h1s"),
+                          (0.4, "0s"), (12.6, "13s")])
+def test_format_duration(seconds: float, text: str) -> None:
+    assert spec.format_duration(seconds) == text
+
+
+def test_format_and_parse_round_trip() -> None:
+    for seconds in (1, 61, 3599, 3600, 86_399, 31_536_000):
+        assert spec.parse_duration(spec.format_duration(seconds)) == seconds
+
+
+# -- HeartbeatCheck spec ------------------------------------------------------------------
+
+
+def test_minimal_period_spec_gets_defaults() -> None:
+    parsed = spec.parse_check_spec({"period": "5m"})
+    assert parsed.period == 300
+    assert parsed.grace == 3600
+    assert parsed.schedule == ""
+    assert parsed.deletion_policy == "Delete"
+    assert parsed.failure_threshold == 1
+    assert parsed.methods == ""
+    assert not parsed.uses_channels
+    assert parsed.schedule_summary() == "every 5m"
+
+
+def test_cron_spec_with_time_zone() -> None:
+    parsed = spec.parse_check_spec({"schedule": "0 3 * * *", "timeZone": "Europe/Berlin",
+                                    "grace": "30m"})
+    assert (parsed.schedule, parsed.time_zone, parsed.grace) == ("0 3 * * *",
+                                                                 "Europe/Berlin", 1800)
+    assert parsed.schedule_summary() == "0 3 * * * (Europe/Berlin)"
+    assert spec.parse_check_spec({"schedule": "@daily"}).schedule_summary() == "@daily"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "exactly one of spec.schedule and spec.period"),
+        ({"schedule": "* * * * *", "period": "5m"}, "exactly one"),
+        ({"period": "5m", "timeZone": "UTC"}, "timeZone applies to spec.schedule"),
+        ({"period": "30s"}, "spec.period: must be between 1m and 8760h"),
+        ({"period": "9000h"}, "spec.period: must be between"),
+        ({"period": "5m", "grace": "10s"}, "spec.grace: must be between"),
+        ({"period": "5m", "maxRuntime": "30s"}, "spec.maxRuntime"),
+        ({"period": "5m", "repeatEvery": "1s"}, "spec.repeatEvery"),
+        ({"period": "5m", "failureThreshold": 0}, "spec.failureThreshold"),
+        ({"period": "5m", "failureThreshold": True}, "spec.failureThreshold"),
+        ({"period": "5m", "methods": "GET"}, "spec.methods"),
+        ({"period": "5m", "deletionPolicy": "Orphan"}, "spec.deletionPolicy"),
+        ({"period": "5m", "tags": ["has space"]}, "spec.tags"),
+        ({"period": "5m", "tags": "prod"}, "spec.tags: must be a list"),
+        ({"period": "5m", "startKeywords": ["a,b"]}, "must not contain a comma"),
+        ({"period": "5m", "failureKeywords": ["x" * 150, "y" * 60]}, "at most 200"),
+        ({"period": "5m", "defaultFail": True}, "defaultFail needs spec.filterBody"),
+        ({"period": "5m", "channelSelector": "team=a"}, "label selector"),
+    ],
+)
+def test_invalid_specs_are_refused(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        spec.parse_check_spec(body)
+
+
+def test_zero_max_runtime_and_repeat_mean_off() -> None:
+    parsed = spec.parse_check_spec({"period": "5m", "maxRuntime": "0s", "repeatEvery": "0s"})
+    assert (parsed.max_runtime, parsed.repeat_every) == (0, 0)
+
+
+def test_payload_for_a_period_check() -> None:
+    parsed = spec.parse_check_spec({
+        "period": "10m", "grace": "5m", "tags": ["prod", "db"], "description": "nightly",
+        "methods": "POST", "manualResume": True, "filterBody": True, "defaultFail": True,
+        "startKeywords": ["begin"], "successKeywords": ["ok", "done"],
+        "failureKeywords": ["ERROR"], "maxRuntime": "1h", "alertOnLate": True,
+        "repeatEvery": "30m", "failureThreshold": 3})
+    payload = spec.check_payload(parsed, namespace="team-a", name="backup",
+                                 channel_ids=["c2", "c1", "c2"])
+    assert payload == {
+        "name": "team-a/backup", "slug": "team-a_backup", "tags": "prod db", "desc": "nightly",
+        "grace": 300, "channels": "c1,c2", "methods": "POST", "manual_resume": True,
+        "filter_http_body": True, "filter_default_fail": True, "start_kw": "begin",
+        "success_kw": "ok,done", "failure_kw": "ERROR", "max_runtime": 3600,
+        "alert_on_late": True, "repeat_every": 1800, "fail_threshold": 3, "timeout": 600,
+    }
+
+
+def test_payload_for_a_cron_check_sends_schedule_not_timeout() -> None:
+    parsed = spec.parse_check_spec({"schedule": "*/5 * * * *", "timeZone": "Asia/Tokyo"})
+    payload = spec.check_payload(parsed, namespace="ns", name="job", channel_ids=[])
+    assert payload["schedule"] == "*/5 * * * *"
+    assert payload["tz"] == "Asia/Tokyo"
+    assert "timeout" not in payload
+    assert payload["channels"] == ""
+
+
+def test_payload_holds_only_fields_the_api_accepts() -> None:
+    """The API rejects unknown fields (strict schema): keep the payload to its field set."""
+    accepted = {"name", "slug", "tags", "desc", "timeout", "grace", "tz", "schedule",
+                "manual_resume", "methods", "channels", "start_kw", "success_kw", "failure_kw",
+                "filter_http_body", "filter_default_fail", "max_runtime", "alert_on_late",
+                "repeat_every", "fail_threshold"}
+    for body in ({"period": "5m"}, {"schedule": "@hourly"}):
+        payload = spec.check_payload(spec.parse_check_spec(body), namespace="n", name="x",
+                                     channel_ids=["a"])
+        assert set(payload) <= accepted
+        assert None not in payload.values()  # the API refuses nulls
+
+
+def test_slug_is_unique_per_object_and_fits() -> None:
+    assert spec.check_slug("a-b", "c") != spec.check_slug("a", "b-c")
+    assert spec.check_slug("ns", "job.v2") == "ns_job_v2"
+    long_a = spec.check_slug("ns", "x" * 200 + "a")
+    long_b = spec.check_slug("ns", "x" * 200 + "b")
+    assert len(long_a) == spec.SLUG_MAX and len(long_b) == spec.SLUG_MAX
+    assert long_a != long_b
+    assert spec.check_display_name("ns", "y" * 300) == ("ns/" + "y" * 300)[:100]
+
+
+# -- drift --------------------------------------------------------------------------------
+
+
+def test_no_drift_when_the_server_matches() -> None:
+    desired = {"grace": 60, "channels": "a,b", "tags": "x y", "manual_resume": False,
+               "timeout": 60, "desc": ""}
+    actual = {"grace": 60, "channels": "b,a", "tags": "y x", "manual_resume": False,
+              "timeout": 60, "desc": "", "status": "up", "n_pings": 3}
+    assert spec.payload_drift(desired, actual) == []
+
+
+def test_drift_names_the_changed_fields() -> None:
+    desired = {"grace": 60, "channels": "a", "manual_resume": True, "desc": "d"}
+    actual = {"grace": 120, "channels": "", "manual_resume": False, "desc": "d"}
+    assert spec.payload_drift(desired, actual) == ["grace", "channels", "manual_resume"]
+
+
+def test_drift_sees_a_switch_between_cron_and_period() -> None:
+    assert "timeout" in spec.payload_drift({"timeout": 60}, {"schedule": "* * * * *",
+                                                             "tz": "UTC"})
+    assert "schedule" in spec.payload_drift({"schedule": "* * * * *", "tz": "UTC"},
+                                            {"timeout": 60})
+
+
+def test_fields_the_server_does_not_report_are_not_drift() -> None:
+    assert spec.payload_drift({"max_runtime": 60}, {"grace": 60}) == []
+
+
+# -- selectors and channels ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "matches"),
+    [
+        ({}, {}, True),
+        ({"matchLabels": {"team": "a"}}, {"team": "a", "x": "y"}, True),
+        ({"matchLabels": {"team": "a"}}, {"team": "b"}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["1", "2"]}]},
+         {"tier": "2"}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["1"]}]}, {}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["1"]}]}, {},
+         True),
+        ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["1"]}]},
+         {"tier": "1"}, False),
+        ({"matchExpressions": [{"key": "pager", "operator": "Exists"}]}, {"pager": ""}, True),
+        ({"matchExpressions": [{"key": "pager", "operator": "DoesNotExist"}]},
+         {"pager": "x"}, False),
+        ({"matchExpressions": [{"key": "k", "operator": "Bogus"}]}, {"k": "v"}, False),
+    ],
+)
+def test_selector_matches(selector: dict[str, Any], labels: dict[str, str],
+                          matches: bool) -> None:
+    assert spec.selector_matches(selector, labels) is matches
+
+
+def channel(name: str, channel_id: str | None, labels: dict[str, str] | None = None,
+            deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": labels or {}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"metadata": meta, "status": {"channelID": channel_id} if channel_id else {}}
+
+
+def test_choose_channels_by_name_and_selector() -> None:
+    parsed = spec.parse_check_spec({"period": "5m", "channels": ["mail", "missing"],
+                                    "channelSelector": {"matchLabels": {"team": "a"}}})
+    choice = spec.choose_channels(parsed, [
+        channel("mail", "id-mail"),
+        channel("slack", "id-slack", {"team": "a"}),
+        channel("pager", None, {"team": "a"}),
+        channel("other", "id-other", {"team": "b"}),
+        channel("gone", "id-gone", {"team": "a"}, deleting=True),
+    ])
+    assert set(choice.ids) == {"id-mail", "id-slack"}
+    assert set(choice.names) == {"mail", "slack"}
+    assert set(choice.pending) == {"missing", "pager", "gone"}
+
+
+def test_empty_selector_selects_every_channel() -> None:
+    parsed = spec.parse_check_spec({"period": "5m", "channelSelector": {}})
+    choice = spec.choose_channels(parsed, [channel("a", "1"), channel("b", "2")])
+    assert sorted(choice.ids) == ["1", "2"]
+
+
+# -- AlertChannel -------------------------------------------------------------------------
+
+
+SECRETS = {("hooks", "down"): "https://hooks.example/down?token=s3cret",
+           ("hooks", "token"): "Bearer t0ken",
+           ("apprise", "urls"): "slack://a/b/c\n ntfy://topic"}
+
+
+def resolve(name: str, key: str) -> str:
+    try:
+        return SECRETS[(name, key)]
+    except KeyError:
+        raise LookupError(f"Secret {name} has no key {key}") from None
+
+
+def ref(name: str, key: str) -> dict[str, Any]:
+    return {"secretKeyRef": {"name": name, "key": key}}
+
+
+def test_webhook_channel_payload_resolves_secrets() -> None:
+    body = {"kind": "webhook", "webhook": {"down": {
+        "url": ref("hooks", "down"), "body": "$NAME is $STATUS",
+        "headers": [{"name": "Authorization", **ref("hooks", "token")}]}}}
+    payload = spec.channel_payload(body, namespace="ns", name="ops", resolve=resolve)
+    assert payload == {"kind": "webhook", "name": "k8s:ns/ops", "config": {"down": {
+        "method": "POST", "url": "https://hooks.example/down?token=s3cret",
+        "body": "$NAME is $STATUS", "headers": {"Authorization": "Bearer t0ken"}}}}
+
+
+def test_email_and_apprise_channel_payloads() -> None:
+    email = spec.channel_payload({"kind": "email", "email": {"to": "ops@example.com",
+                                                             "up": False}},
+                                 namespace="ns", name="mail", resolve=resolve)
+    assert email["config"] == {"to": "ops@example.com", "up": False, "down": True}
+    apprise = spec.channel_payload({"kind": "apprise", "apprise": {"urls": [
+        ref("apprise", "urls")]}}, namespace="ns", name="a", resolve=resolve)
+    assert apprise["config"] == {"urls": ["slack://a/b/c", "ntfy://topic"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [({"kind": "webhook", "webhook": {}}, "set down, up or both"),
+     ({"kind": "webhook", "webhook": {"down": {"url": "https://x"}}}, "secretKeyRef"),
+     ({"kind": "email", "email": {}}, "spec.email.to"),
+     ({"kind": "apprise", "apprise": {"urls": []}}, "at least one"),
+     ({"kind": "pigeon"}, "not webhook, email or apprise")],
+)
+def test_invalid_channel_specs(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        spec.channel_payload(body, namespace="ns", name="c", resolve=resolve)
+
+
+def test_missing_secret_propagates_without_the_value() -> None:
+    body = {"kind": "webhook", "webhook": {"up": {"url": ref("hooks", "nope")}}}
+    with pytest.raises(LookupError) as info:
+        spec.channel_payload(body, namespace="ns", name="c", resolve=resolve)
+    assert "s3cret" not in str(info.value)
+
