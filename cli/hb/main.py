@@ -285,7 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Only `hb operator` passes options through (to `kopf run`), with or without `--`.
+        if getattr(args, "func", None) is not cmd_operator:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.kopf_args = [*unknown, *args.kopf_args]
     handler: Handler = args.func
     return handler(args)
 

@@ -16,25 +16,15 @@ from pingserver.config import Settings, get_settings
 from pingserver.ping import PingHandler, with_ping_path
 from pingserver.store import Store
 
-DEFAULT_PROJECT = "default"
 log = logging.getLogger("pingserver")
 
 
-async def bootstrap(store: Store, settings: Settings) -> None:
-    """The default project carries the keys given by HB_API_KEY, HB_API_KEY_READONLY and
-    HB_PING_KEY, so that automation can use the server without a set-up step."""
-    if settings.api_key or settings.api_key_readonly or settings.ping_key:
-        await store.ensure_project(DEFAULT_PROJECT, "Default", ping_key=settings.ping_key,
-                                   api_key=settings.api_key,
-                                   api_key_readonly=settings.api_key_readonly)
-
-
-async def _bootstrap_until_done(store: Store, settings: Settings) -> None:
+async def _bootstrap_until_done(store: Store) -> None:
     """Redis may be down when the server starts: keep trying, the API answers 503 meanwhile."""
     delay = 0.1
     while True:
         try:
-            await bootstrap(store, settings)
+            await store.ensure_default_project()
             return
         except RedisError as exc:
             log.warning("cannot reach Redis yet (%s); retrying in %.1f s", exc, delay)
@@ -49,7 +39,7 @@ def create_api(settings: Settings, holder: dict[str, Store]) -> FastAPI:
         holder["store"] = store
         app.state.store = store
         app.state.settings = settings
-        task = asyncio.create_task(_bootstrap_until_done(store, settings))
+        task = asyncio.create_task(_bootstrap_until_done(store))
         yield
         task.cancel()
         await store.close()

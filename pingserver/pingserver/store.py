@@ -10,6 +10,7 @@ import json
 import secrets
 import time
 import uuid as uuidlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from pingserver.model import DEFAULTS, Check, encode
 
 AnyRedis = Redis | RedisCluster
 
+DEFAULT_PROJECT = "default"
 NOTES_KEEP = 200
 DEADLETTER_KEEP = 10_000
 
@@ -140,11 +142,27 @@ class Store:
     async def projects(self) -> list[str]:
         return sorted(await self.r.smembers(keys.PROJECTS))
 
+    async def ensure_default_project(self) -> None:
+        """The default project carries the keys of HB_API_KEY, HB_API_KEY_READONLY and
+        HB_PING_KEY, so automation needs no set-up step; called at start-up and again when
+        one of those keys stops resolving (Redis lost its data)."""
+        s = self.settings
+        if s.api_key or s.api_key_readonly or s.ping_key:
+            await self.ensure_project(DEFAULT_PROJECT, "Default", ping_key=s.ping_key,
+                                      api_key=s.api_key, api_key_readonly=s.api_key_readonly)
+
+    def _is_configured(self, given: str, *configured: str) -> bool:
+        return any(c and hmac.compare_digest(given.encode(), c.encode()) for c in configured)
+
     async def authenticate(self, api_key: str) -> Auth | None:
         if not api_key:
             return None
         digest = hash_key(api_key)
         found = await self.r.get(keys.apikey_key(digest))
+        if not found and self._is_configured(api_key, self.settings.api_key,
+                                             self.settings.api_key_readonly):
+            await self.ensure_default_project()
+            found = await self.r.get(keys.apikey_key(digest))
         if not found:
             return None
         pid, _, mode = found.rpartition(":")
@@ -155,7 +173,11 @@ class Store:
         return Auth(project=pid, readonly=mode != "rw")
 
     async def project_by_ping_key(self, ping_key: str) -> str | None:
-        return await self.r.get(keys.pingkey_key(ping_key))
+        pid: str | None = await self.r.get(keys.pingkey_key(ping_key))
+        if pid is None and self._is_configured(ping_key, self.settings.ping_key):
+            await self.ensure_default_project()
+            pid = await self.r.get(keys.pingkey_key(ping_key))
+        return pid
 
     # Checks ------------------------------------------------------------------------------
 
@@ -478,12 +500,28 @@ class Store:
         rows = await pipe.execute()
         return {u: Check.from_hash(u, raw) for u, raw in zip(uuids, rows, strict=True) if raw}
 
-    async def all_checks(self) -> list[Check]:
-        """Every check of every project (for the Prometheus per-check gauges)."""
-        out: list[Check] = []
+    METRIC_FIELDS = ("project", "name", "status", "grace_start", "down_at", "last_ping",
+                     "last_duration", "last_start")
+
+    async def metric_rows(self, chunk: int = 2000
+                          ) -> AsyncIterator[list[dict[str, str | None]]]:
+        """The fields the Prometheus per-check gauges need, for every check of every
+        project, in chunks: SSCAN and HMGET keep a scrape of a million checks bounded in
+        memory and cheap for Redis (no HGETALL of whole hashes)."""
         for pid in await self.projects():
-            out += await self.list_checks(pid)
-        return out
+            cursor = 0
+            while True:
+                cursor, uuids = await self.r.sscan(keys.project_checks_key(pid), cursor,
+                                                   count=chunk)
+                if uuids:
+                    pipe = self.r.pipeline(transaction=False)
+                    for uuid in uuids:
+                        pipe.hmget(keys.check_key(uuid), *self.METRIC_FIELDS)
+                    rows = await pipe.execute()
+                    yield [{"uuid": u, **dict(zip(self.METRIC_FIELDS, row, strict=True))}
+                           for u, row in zip(uuids, rows, strict=True) if row[2] is not None]
+                if int(cursor) == 0:
+                    break
 
     @staticmethod
     def _stream_entries(reply: Any) -> list[tuple[str, dict[str, str] | None]]:

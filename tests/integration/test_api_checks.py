@@ -75,6 +75,7 @@ def test_status_and_started_by_version(api: Api, pingserver: PingServer) -> None
     for version in (2, 3):
         check = api.with_version(version).check(uid)
         assert (check["status"], check["started"]) == ("new", True)
+        assert check["last_start"] is not None and check["last_ping"] is None
 
 
 async def test_late_is_shown_as_grace(pingserver: PingServer, project: ProjectKeys,

@@ -193,6 +193,7 @@ class CheckOut(BaseModel):
     status: str
     started: bool
     last_ping: str | None
+    last_start: str | None
     next_ping: str | None
     manual_resume: bool
     methods: str

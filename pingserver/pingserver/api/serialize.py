@@ -74,6 +74,7 @@ def check_json(check: Check, view: View) -> dict[str, Any]:
         "status": api_status(check, view),
         "started": check.started,
         "last_ping": iso(check.last_ping),
+        "last_start": iso(check.last_start),  # newest open run (beyond healthchecks)
         "next_ping": iso(next_ping(check)),
         "manual_resume": config["manual_resume"],
         "methods": config["methods"],

@@ -1,0 +1,29 @@
+"""`hb` argument handling (pure: no server is started)."""
+
+from __future__ import annotations
+
+import pytest
+
+import hb.operatorcmd
+from hb.main import main
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["operator", "--verbose"], (["--verbose"], False)),
+    (["operator", "--standalone", "--", "-n", "team-a"], (["-n", "team-a"], True)),
+    (["operator"], ([], False)),
+])
+def test_operator_passes_kopf_options_through(monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                              expected: tuple[list[str], bool]) -> None:
+    seen: list[tuple[list[str], bool]] = []
+    monkeypatch.setattr(hb.operatorcmd, "run",
+                        lambda extra, standalone: seen.append((list(extra), standalone)) or 0)
+    assert main(argv) == 0
+    assert seen == [expected]
+
+
+def test_other_commands_reject_unknown_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["server", "--bogus"])
+    assert exc.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
