@@ -57,18 +57,23 @@ OPERATOR_NEEDS: list[tuple[str, str, bool]] = [
       for verb in ("get", "list", "watch", "patch", "create", "delete")],
     *[(verb, f"{plural}.{GROUP}/status", True)
       for plural in ("heartbeatchecks", "alertchannels") for verb in ("get", "patch")],
-    # Annotated CronJobs and their Jobs, failed pods' log tails
+    # Annotated CronJobs (read only) and their Jobs (the ledger annotation), failed pods'
+    # log tails
     ("get", "cronjobs.batch", True), ("list", "cronjobs.batch", True),
-    ("watch", "cronjobs.batch", True), ("patch", "cronjobs.batch", True),
+    ("watch", "cronjobs.batch", True),
     ("get", "jobs.batch", True), ("list", "jobs.batch", True), ("watch", "jobs.batch", True),
+    ("patch", "jobs.batch", True),
     ("get", "pods", True), ("list", "pods", True), ("get", "pods/log", True),
+    # Namespaces: the monitor-cronjobs opt-in
+    ("get", "namespaces", False),
     # Secrets: channel credentials, the ping-key Secret
     ("get", "secrets", True), ("create", "secrets", True), ("patch", "secrets", True),
     # The state ConfigMap and its daemon
     ("get", "configmaps", True), ("list", "configmaps", True), ("watch", "configmaps", True),
     ("create", "configmaps", True), ("patch", "configmaps", True),
-    # Events
+    # Events: posted; the CronJob controller's watched
     ("create", "events", True), ("patch", "events", True),
+    ("list", "events", True), ("watch", "events", True),
 ]
 # Least privilege: what it must not be able to do.
 OPERATOR_MUST_NOT: list[tuple[str, str, bool]] = [
@@ -78,6 +83,8 @@ OPERATOR_MUST_NOT: list[tuple[str, str, bool]] = [
     ("delete", "pods", True),
     ("create", "deployments.apps", True),
     ("delete", "cronjobs.batch", True),
+    ("patch", "cronjobs.batch", True),
+    ("delete", "jobs.batch", True),
     ("create", "jobs.batch", True),
     ("delete", "namespaces", False),
     ("create", "clusterroles.rbac.authorization.k8s.io", False),

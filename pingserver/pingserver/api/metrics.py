@@ -5,79 +5,103 @@ notifications) come from prometheus_client's registry, summed over workers when
 PROMETHEUS_MULTIPROC_DIR is set. Per-check gauges are computed from Redis at scrape time for
 every project, so every replica reports the same, current values:
 
-  hb_check_state{project,check,name,state}      1 for the current state, 0 for the others
-  hb_check_started{project,check,name}          1 while a run is in progress
+  hb_check_state{project,check,name,state}      1, one series per check: its current state
+  hb_check_started{project,check,name}          1 while a run is in progress, else 0
   hb_check_last_ping_timestamp_seconds{...}     unix time of the last success or fail
   hb_check_last_duration_seconds{...}           duration of the last timed run
-  hb_checks{project,state}                      number of checks per state
+  hb_checks{project,state}                      number of checks per state (every state)
+
+One state series per check (not one per state with 0 for the others) keeps a large fleet
+scrapeable: a state change ends one series and starts another, which Prometheus' staleness
+handling covers. The per-check text is written directly rather than through
+prometheus_client objects, which is several times faster for 100,000 checks.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pingserver import metrics
 from pingserver.api.deps import StoreDep
-from pingserver.model import STATES, Check
+from pingserver.model import STATES
+from pingserver.store import Store
 
 router = APIRouter(tags=["metrics"])
 
-LABELS = ["project", "check", "name"]
+HELP = {
+    "hb_check_state": "The check's current state (one series per check, value 1)",
+    "hb_check_started": "1 while a run of the check is in progress",
+    "hb_check_last_ping_timestamp_seconds": "Unix time of the check's last success or failure",
+    "hb_check_last_duration_seconds": "Duration of the check's last timed run",
+}
 
 
-class _Families(Collector):
-    """A collector that returns metric families computed beforehand (from Redis)."""
-
-    def __init__(self, families: list[Metric]) -> None:
-        self.families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self.families
-
-
-def check_families(checks: list[Check], now_ms: int) -> list[Metric]:
-    state = GaugeMetricFamily("hb_check_state", "1 for the check's current state",
-                              labels=[*LABELS, "state"])
-    started = GaugeMetricFamily("hb_check_started", "1 while a run of the check is in progress",
-                                labels=LABELS)
-    last_ping = GaugeMetricFamily("hb_check_last_ping_timestamp_seconds",
-                                  "Unix time of the check's last success or failure signal",
-                                  labels=LABELS)
-    duration = GaugeMetricFamily("hb_check_last_duration_seconds",
-                                 "Duration of the check's last timed run (start to finish)",
-                                 labels=LABELS)
-    totals = GaugeMetricFamily("hb_checks", "Checks per project and state",
-                               labels=["project", "state"])
-    counts: dict[tuple[str, str], int] = {}
-    for check in checks:
-        labels = [check.project, check.uuid, str(check.config["name"])]
-        current = check.effective_status(now_ms)
-        for name in STATES:
-            state.add_metric([*labels, name], 1.0 if name == current else 0.0)
-        started.add_metric(labels, 1.0 if check.started else 0.0)
-        if check.last_ping:
-            last_ping.add_metric(labels, check.last_ping / 1000)
-        if check.last_duration:
-            duration.add_metric(labels, check.last_duration / 1000)
-        counts[(check.project, current)] = counts.get((check.project, current), 0) + 1
-    for (project, name), n in sorted(counts.items()):
-        totals.add_metric([project, name], float(n))
-    return [state, started, last_ping, duration, totals]
+def effective_state(row: dict[str, str | None], now_ms: int) -> str:
+    """Late and down as soon as the deadline passed, even before the sweeper acts (the
+    rule of model.Check.effective_status, on the few fields the scrape reads)."""
+    status = row.get("status") or "new"
+    if status in ("up", "late"):
+        down_at, grace_start = int(row.get("down_at") or 0), int(row.get("grace_start") or 0)
+        if down_at and now_ms >= down_at:
+            return "down"
+        if grace_start and now_ms >= grace_start:
+            return "late"
+    return status
 
 
-async def render(store: Any) -> bytes:
-    checks = await store.all_checks()
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(check_families(checks, int(time.time() * 1000))))
-    return generate_latest(metrics.registry()) + generate_latest(registry)
+def escape(value: str) -> str:
+    """A label value in the text format: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class CheckLines:
+    """The per-check samples, grouped by metric, filled chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, list[str]] = {name: [] for name in HELP}
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def add(self, row: dict[str, str | None], now_ms: int) -> None:
+        project = row.get("project") or ""
+        labels = (f'project="{escape(project)}",check="{escape(row.get("uuid") or "")}",'
+                  f'name="{escape(row.get("name") or "")}"')
+        state = effective_state(row, now_ms)
+        self.lines["hb_check_state"].append(f'hb_check_state{{{labels},state="{state}"}} 1')
+        started = 1 if int(row.get("last_start") or 0) else 0
+        self.lines["hb_check_started"].append(f"hb_check_started{{{labels}}} {started}")
+        last_ping = int(row.get("last_ping") or 0)
+        if last_ping:
+            self.lines["hb_check_last_ping_timestamp_seconds"].append(
+                f"hb_check_last_ping_timestamp_seconds{{{labels}}} {last_ping / 1000}")
+        duration = int(row.get("last_duration") or 0)
+        if duration:
+            self.lines["hb_check_last_duration_seconds"].append(
+                f"hb_check_last_duration_seconds{{{labels}}} {duration / 1000}")
+        self.counts[(project, state)] = self.counts.get((project, state), 0) + 1
+
+    def text(self) -> str:
+        out: list[str] = []
+        for name, lines in self.lines.items():
+            out += [f"# HELP {name} {HELP[name]}", f"# TYPE {name} gauge", *lines]
+        out += ["# HELP hb_checks Checks per project and state", "# TYPE hb_checks gauge"]
+        for project in sorted({p for p, _ in self.counts}):
+            for state in STATES:
+                n = self.counts.get((project, state), 0)
+                out.append(f'hb_checks{{project="{escape(project)}",state="{state}"}} {n}')
+        return "\n".join(out) + "\n"
+
+
+async def render(store: Store) -> bytes:
+    checks = CheckLines()
+    now = int(time.time() * 1000)
+    async for rows in store.metric_rows():
+        for row in rows:
+            checks.add(row, now)
+    return generate_latest(metrics.registry()) + checks.text().encode()
 
 
 @router.get("/metrics", response_class=Response, include_in_schema=False)

@@ -22,15 +22,20 @@ local function flip(ck, flips, events, uuid, old, new, ts, reason, rid, downtime
   local project = redis.call('HGET', ck, 'project') or ''
   redis.call('XADD', events, '*', 'check', uuid, 'project', project, 'old', old, 'new', new,
     'ts', ts, 'reason', reason, 'rid', rid or '', 'downtime', downtime or 0, 'seq', seq)
-  redis.call('ZADD', flips, ts, cjson.encode({
-    ts = ts, old = old, new = new, reason = reason, rid = rid or '', downtime = downtime or 0,
-    seq = seq}))
+  -- Compact member "seq|old|new|reason|rid|downtime" (the score is the time): at most 64
+  -- bytes keeps the zset in Redis' listpack encoding, ~100 bytes per check instead of ~1 KB
+  -- for a skiplist (a JSON member was longer than zset-max-listpack-value).
+  redis.call('ZADD', flips, ts, table.concat({seq, old, new, reason, rid or '',
+    math.floor(downtime or 0)}, '|'))
   redis.call('ZREMRANGEBYSCORE', flips, '-inf', now - FLIP_KEEP_MS)
   redis.call('ZREMRANGEBYRANK', flips, 0, -(FLIP_KEEP_N + 1))
   redis.call('HSET', ck, 'status', new, 'last_flip', ts, 'last_flip_reason', reason)
   if new == 'down' then
+    -- The first reminder comes one period after the down alert goes out (now), not after
+    -- the deadline: a flip detected late must not be followed by a reminder at once.
     local every = hnum(ck, 'repeat_every')
-    redis.call('HSET', ck, 'down_since', ts, 'next_repeat', every > 0 and ts + every * 1000 or 0)
+    redis.call('HSET', ck, 'down_since', ts,
+      'next_repeat', every > 0 and math.max(ts, now) + every * 1000 or 0)
   elseif old == 'down' then
     redis.call('HSET', ck, 'down_since', 0, 'next_repeat', 0)
   end
