@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cluster_port() -> int:
+    """A free port for a cluster node: at most 55535, because the node's cluster bus
+    listens on port + 10000 (free_port() may return anything up to 65535)."""
+    for _ in range(200):
+        port = random.randint(20000, 55535)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
 
 
 def redis_binary() -> str:
@@ -89,7 +105,7 @@ class RedisCluster:
     """A local three-master Redis Cluster made of redis-server processes."""
 
     def __init__(self, masters: int = 3) -> None:
-        self.nodes = [RedisServer(cluster=True) for _ in range(masters)]
+        self.nodes = [RedisServer(cluster=True, port=cluster_port()) for _ in range(masters)]
 
     @property
     def url(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ async def _bootstrap_until_done(store: Store) -> None:
     delay = 0.1
     while True:
         try:
+            await store.initialize()
             await store.ensure_default_project()
             return
         except RedisError as exc:
@@ -39,6 +41,10 @@ def create_api(settings: Settings, holder: dict[str, Store]) -> FastAPI:
         holder["store"] = store
         app.state.store = store
         app.state.settings = settings
+        if settings.redis_cluster:
+            # Serve only once the slot map is known (see Store.initialize), within bounds.
+            with contextlib.suppress(RedisError, TimeoutError):
+                await asyncio.wait_for(store.initialize(), settings.redis_timeout * 5)
         task = asyncio.create_task(_bootstrap_until_done(store))
         yield
         task.cancel()

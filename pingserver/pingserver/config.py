@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     api_key: str = ""
     api_key_readonly: str = ""
     ping_key: str = ""
+    metrics_key: str = ""  # Bearer token for /metrics with every project's checks
 
     # Ping path
     ping_body_limit: int = Field(100_000, ge=0, le=10_000_000)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
@@ -26,6 +26,7 @@ from pingserver.model import DEFAULTS, Check, encode
 AnyRedis = Redis | RedisCluster
 
 DEFAULT_PROJECT = "default"
+MAX_CONNECTIONS = 128
 NOTES_KEEP = 200
 DEADLETTER_KEEP = 10_000
 
@@ -48,7 +49,12 @@ def connect(settings: Settings, *, decode: bool = True) -> AnyRedis:
     }
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, **options)
-    return Redis.from_url(settings.redis_url, health_check_interval=10, **options)
+    # A burst beyond the pool waits for a free connection (up to the Redis timeout) rather
+    # than failing at once.
+    pool = BlockingConnectionPool.from_url(settings.redis_url, max_connections=MAX_CONNECTIONS,
+                                           timeout=settings.redis_timeout,
+                                           health_check_interval=10, **options)
+    return Redis(connection_pool=pool)
 
 
 @dataclass
@@ -78,6 +84,14 @@ class Store:
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
         return cls(connect(settings), connect(settings, decode=False), settings)
+
+    async def initialize(self) -> None:
+        """Load a Redis Cluster's slot map up front: redis-py's cluster client initialises
+        lazily, and many first commands at once race in that (they fail with "Connection
+        closed by server"). A no-op on a single Redis."""
+        for client in (self.r, self.raw):
+            if isinstance(client, RedisCluster):
+                await client.initialize()
 
     async def close(self) -> None:
         await self.r.aclose()
@@ -212,12 +226,14 @@ class Store:
             return None
         fields: dict[str, Any] = {}
         if existing is None:
-            fields = dict(DEFAULTS)
+            # Only what the Lua scripts need and what differs from the defaults is stored:
+            # a missing field reads as its default (Check.from_hash), which saves memory.
+            fields = {name: DEFAULTS[name] for name in ("kind", "timeout", "grace")}
             fields["project"] = pid
             fields["badge_key"] = str(uuidlib.uuid4())
+            config = {k: v for k, v in config.items() if k not in DEFAULTS or v != DEFAULTS[k]}
         fields.update(config)
-        merged = dict(existing.config) if existing else {}
-        merged.update(fields)
+        merged = {**DEFAULTS, **(existing.config if existing else {}), **fields}
         if merged.get("kind") in ("cron", "oncalendar"):
             after = existing.last_ping if existing and existing.last_ping else now_ms()
             ticks = schedules.ticks_after(str(merged["schedule"]), str(merged["tz"]), after)
@@ -503,12 +519,12 @@ class Store:
     METRIC_FIELDS = ("project", "name", "status", "grace_start", "down_at", "last_ping",
                      "last_duration", "last_start")
 
-    async def metric_rows(self, chunk: int = 2000
+    async def metric_rows(self, projects: list[str], chunk: int = 2000
                           ) -> AsyncIterator[list[dict[str, str | None]]]:
-        """The fields the Prometheus per-check gauges need, for every check of every
-        project, in chunks: SSCAN and HMGET keep a scrape of a million checks bounded in
+        """The fields the Prometheus per-check gauges need, for every check of the given
+        projects, in chunks: SSCAN and HMGET keep a scrape of a million checks bounded in
         memory and cheap for Redis (no HGETALL of whole hashes)."""
-        for pid in await self.projects():
+        for pid in projects:
             cursor = 0
             while True:
                 cursor, uuids = await self.r.sscan(keys.project_checks_key(pid), cursor,

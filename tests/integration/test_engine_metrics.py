@@ -40,7 +40,15 @@ async def test_per_check_gauges(pingserver: PingServer, store: Store,
     await store.ping(uuid, "success", at=at)
     assert requests.get(f"{pingserver.url}/ping/{uuid}/log", timeout=5).status_code == 200
 
-    response = requests.get(f"{pingserver.url}/metrics", timeout=10)
+    anonymous = requests.get(f"{pingserver.url}/metrics", timeout=10).text
+    assert uuid not in anonymous and "hb_pings_total" in anonymous  # no check names in public
+    stranger = await store.create_project("stranger")
+    other = requests.get(f"{pingserver.url}/metrics", timeout=10,
+                         headers={"Authorization": f"Bearer {stranger.api_key_readonly}"})
+    assert uuid not in other.text
+
+    response = requests.get(f"{pingserver.url}/metrics", timeout=10,
+                            headers={"Authorization": f"Bearer {project.api_key_readonly}"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -41,12 +39,7 @@ class EngineRedis:
         self.cluster = kind == "cluster"
         self.server: RedisServer | RedisCluster
         if self.cluster:
-            cluster = RedisCluster()
-            for unused in cluster.nodes:  # their ports may be above 55535: see cluster_port
-                unused.cleanup()
-            cluster.nodes = [RedisServer(cluster=True, port=cluster_port())
-                             for _ in cluster.nodes]
-            self.server = cluster.start()
+            self.server = RedisCluster().start()
         else:
             self.server = RedisServer(appendonly=appendonly).start()
 
@@ -83,19 +76,7 @@ class EngineRedis:
         self.server.cleanup()
 
 
-def cluster_port() -> int:
-    """A free port for a cluster node: at most 55535, because the node's cluster bus
-    listens on port + 10000 (free_port() may return anything up to 65535)."""
-    for _ in range(200):
-        port = random.randint(20000, 55535)
-        try:
-            for candidate in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair for a Redis Cluster node")
+
 
 
 _shared: dict[str, EngineRedis] = {}

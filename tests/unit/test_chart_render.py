@@ -342,6 +342,9 @@ def test_production_values() -> None:
     monitors = [d for d in docs if d["kind"] == "ServiceMonitor"]
     assert len(monitors) == 2
     assert all(m["metadata"]["labels"]["release"] == "prometheus" for m in monitors)
+    pingserver_monitor = next(m for m in monitors if not m["metadata"]["name"].endswith("worker"))
+    assert pingserver_monitor["spec"]["endpoints"][0]["bearerTokenSecret"] == {
+        "name": "heartbeat-keys", "key": "api-key-readonly"}
     assert all(d["metadata"]["labels"]["team"] == "platform" for d in docs)
     conf = find(docs, "ConfigMap", "-redis")["data"]["redis.conf"]
     assert "maxmemory 512mb" in conf and "appendfsync always" in conf

@@ -2,8 +2,10 @@
 
 The process counters and histograms (pings, and in a combined process flips and
 notifications) come from prometheus_client's registry, summed over workers when
-PROMETHEUS_MULTIPROC_DIR is set. Per-check gauges are computed from Redis at scrape time for
-every project, so every replica reports the same, current values:
+PROMETHEUS_MULTIPROC_DIR is set; they are public. Per-check gauges name checks, so they are
+served only to a scraper that sends `Authorization: Bearer <key>`: a project's API key (read-only
+is enough) gives that project's checks, HB_METRICS_KEY gives every project's. They are computed
+from Redis at scrape time, so every replica reports the same, current values:
 
   hb_check_state{project,check,name,state}      1, one series per check: its current state
   hb_check_started{project,check,name}          1 while a run is in progress, else 0
@@ -19,14 +21,16 @@ prometheus_client objects, which is several times faster for 100,000 checks.
 
 from __future__ import annotations
 
+import hmac
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pingserver import metrics
-from pingserver.api.deps import StoreDep
+from pingserver.api.deps import SettingsDep, StoreDep
+from pingserver.config import Settings
 from pingserver.model import STATES
 from pingserver.store import Store
 
@@ -95,15 +99,29 @@ class CheckLines:
         return "\n".join(out) + "\n"
 
 
-async def render(store: Store) -> bytes:
+async def render(store: Store, projects: list[str]) -> bytes:
     checks = CheckLines()
     now = int(time.time() * 1000)
-    async for rows in store.metric_rows():
+    async for rows in store.metric_rows(projects):
         for row in rows:
             checks.add(row, now)
     return generate_latest(metrics.registry()) + checks.text().encode()
 
 
+async def scraped_projects(store: Store, settings: Settings, authorization: str) -> list[str]:
+    """The projects whose checks this scraper may see (none without a key)."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return []
+    if settings.metrics_key and hmac.compare_digest(token.encode(),
+                                                    settings.metrics_key.encode()):
+        return await store.projects()
+    auth = await store.authenticate(token)
+    return [auth.project] if auth else []
+
+
 @router.get("/metrics", response_class=Response, include_in_schema=False)
-async def prometheus_metrics(store: StoreDep) -> Response:
-    return Response(await render(store), media_type=CONTENT_TYPE_LATEST)
+async def prometheus_metrics(store: StoreDep, settings: SettingsDep,
+                             authorization: str = Header("")) -> Response:
+    projects = await scraped_projects(store, settings, authorization)
+    return Response(await render(store, projects), media_type=CONTENT_TYPE_LATEST)

@@ -15,7 +15,6 @@ import signal
 from collections.abc import Sequence
 
 from prometheus_client import start_http_server
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from pingserver import metrics
@@ -89,10 +88,8 @@ async def connect(store: Store, stop: asyncio.Event) -> bool:
     outage = Outage(log, "engine")
     while not stop.is_set():
         try:
-            for client in (store.r, store.raw):
-                if isinstance(client, RedisCluster):
-                    await client.initialize()
-                await client.ping()
+            await store.initialize()
+            await store.r.ping()
             outage.ok()
             return True
         except RedisError as exc:
