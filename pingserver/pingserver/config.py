@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
 
 from pydantic import Field, ValidationError, field_validator
@@ -46,6 +47,26 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(8, ge=1, le=100)
     notify_backoff_base: float = Field(2.0, gt=0)
     notify_backoff_max: float = Field(600.0, gt=0)
+    # Name of this notifier in the consumer group. Stable across restarts (a StatefulSet
+    # pod name, or the host name by default) so that a restarted notifier first finishes
+    # its own pending entries; notifiers on one host need distinct names.
+    consumer_name: str = ""
+    # Entries another consumer left pending this long are taken over (XAUTOCLAIM).
+    notify_claim_idle: float = Field(60.0, gt=0)
+    # Flips per XREADGROUP call, and flips in delivery at once per process.
+    notify_batch: int = Field(100, ge=1, le=10_000)
+    notify_max_inflight: int = Field(10_000, ge=1)
+    # Deliveries at once to one channel (0: a quarter of HB_NOTIFY_WORKERS), so that a
+    # hung channel cannot take every worker thread.
+    notify_channel_concurrency: int = Field(0, ge=0)
+    # How long SIGTERM waits for deliveries in progress before leaving them pending.
+    notify_drain_timeout: float = Field(15.0, ge=0)
+    # Flip streams keep at least this much history (the API's flips feed reads it).
+    stream_retention: float = Field(86400.0, ge=0)
+    stream_trim_interval: float = Field(60.0, gt=0)
+    # `--metrics-port` of the engine binds here; 0.0.0.0 in a pod so Prometheus can scrape.
+    metrics_addr: str = "127.0.0.1"
+    log_level: str = "INFO"
     allow_private_webhooks: bool = False
     smtp_host: str = ""
     smtp_port: int = Field(587, ge=1, le=65535)
@@ -67,6 +88,10 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+
+def consumer(settings: Settings) -> str:
+    return settings.consumer_name or socket.gethostname()
 
 
 def load() -> Settings:

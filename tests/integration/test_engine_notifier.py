@@ -14,7 +14,6 @@ import pytest
 from pingserver import keys
 from pingserver.config import Settings
 from pingserver.engine.notifier import Notifier
-from pingserver.engine.options import EngineOptions
 from pingserver.engine.sweeper import Sweeper
 from pingserver.store import ProjectKeys, Store, now_ms
 from tests.support.engine import EngineRedis, eventually
@@ -34,8 +33,8 @@ async def run_notifier() -> AsyncIterator[Runner]:
     running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
 
     async def start(store: Store, settings: Settings, **options: Any) -> Notifier:
-        opts = EngineOptions(**{"consumer_name": f"t{len(running)}", **options})
-        notifier = Notifier(store, settings, opts)
+        own = settings.model_copy(update={"consumer_name": f"t{len(running)}", **options})
+        notifier = Notifier(store, own)
         stop = asyncio.Event()
         running.append((stop, asyncio.create_task(notifier.run(stop))))
         return notifier

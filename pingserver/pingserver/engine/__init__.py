@@ -20,7 +20,6 @@ from redis.exceptions import RedisError
 from pingserver import metrics
 from pingserver.config import Settings
 from pingserver.engine.notifier import Notifier
-from pingserver.engine.options import EngineOptions
 from pingserver.engine.sweeper import Sweeper
 from pingserver.engine.util import Outage, pause
 from pingserver.store import Store
@@ -31,21 +30,20 @@ ROLES = ("sweeper", "notifier")
 
 
 def run(settings: Settings, roles: Sequence[str], metrics_port: int = 0) -> int:
-    options = EngineOptions()
-    logging.basicConfig(level=options.log_level.upper(),
+    logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     unknown = [r for r in roles if r not in ROLES]
     if unknown or not roles:
         log.error("unknown roles %s (known: %s)", unknown, ", ".join(ROLES))
         return 2
     if metrics_port:
-        start_http_server(metrics_port, addr=options.metrics_addr,
+        start_http_server(metrics_port, addr=settings.metrics_addr,
                           registry=metrics.registry())
-        log.info("metrics on http://%s:%d/metrics", options.metrics_addr, metrics_port)
-    return asyncio.run(serve(settings, roles, options))
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_addr, metrics_port)
+    return asyncio.run(serve(settings, roles))
 
 
-async def serve(settings: Settings, roles: Sequence[str], options: EngineOptions,
+async def serve(settings: Settings, roles: Sequence[str],
                 stop: asyncio.Event | None = None) -> int:
     """Run the roles until `stop` is set (or a signal arrives); 0 on a graceful stop, 1 if
     a role crashed."""
@@ -63,7 +61,7 @@ async def serve(settings: Settings, roles: Sequence[str], options: EngineOptions
     if "sweeper" in roles:
         tasks.append(asyncio.create_task(Sweeper(store, settings).run(stop), name="sweeper"))
     if "notifier" in roles:
-        notifier = Notifier(store, settings, options)
+        notifier = Notifier(store, settings)
         tasks.append(asyncio.create_task(notifier.run(stop), name="notifier"))
     code = 0
     try:

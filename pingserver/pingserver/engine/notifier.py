@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from redis.exceptions import RedisError, ResponseError
 
 from pingserver import keys
-from pingserver.config import Settings
+from pingserver.config import Settings, consumer
 from pingserver.engine.channels import (
     Alert,
     DeliveryError,
@@ -38,7 +38,6 @@ from pingserver.engine.channels import (
     build_transports,
 )
 from pingserver.engine.flips import Flip, alert_kind
-from pingserver.engine.options import EngineOptions
 from pingserver.engine.util import Outage, backoff_delay, pause
 from pingserver.metrics import (
     DEADLINE_TO_DELIVERED,
@@ -96,18 +95,17 @@ class Target:
 
 
 class Notifier:
-    def __init__(self, store: Store, settings: Settings, options: EngineOptions, *,
+    def __init__(self, store: Store, settings: Settings, *,
                  transports: dict[str, Transport] | None = None,
                  shards: list[int] | None = None) -> None:
         self.store = store
         self.settings = settings
-        self.options = options
-        self.consumer = options.consumer()
+        self.consumer = consumer(settings)
         self.shards = list(range(keys.SHARDS)) if shards is None else shards
         self.transports = transports if transports is not None else build_transports(settings)
         self.pool = ThreadPoolExecutor(settings.notify_workers, thread_name_prefix="hb-notify")
         self.slots = asyncio.Semaphore(settings.notify_workers)
-        self.per_channel = options.notify_channel_concurrency or max(
+        self.per_channel = settings.notify_channel_concurrency or max(
             1, settings.notify_workers // 4)
         self.channel_slots: dict[str, asyncio.Semaphore] = {}
         self.inflight: dict[tuple[int, str], asyncio.Task[None]] = {}
@@ -142,7 +140,7 @@ class Notifier:
         running = list(self.inflight.values())
         if running:
             log.info("notifier stopping: waiting for %d flips in delivery", len(running))
-            _, rest = await asyncio.wait(running, timeout=self.options.notify_drain_timeout)
+            _, rest = await asyncio.wait(running, timeout=self.settings.notify_drain_timeout)
             for task in rest:
                 task.cancel()
             await asyncio.gather(*rest, return_exceptions=True)
@@ -159,7 +157,7 @@ class Notifier:
             return
         loop = asyncio.get_running_loop()
         next_claim = loop.time()  # at once: a crashed peer's entries may be waiting
-        claim_every = self.options.notify_claim_idle / 2
+        claim_every = self.settings.notify_claim_idle / 2
         while not self.stopping.is_set():
             try:
                 if not await self._wait_room():
@@ -167,9 +165,9 @@ class Notifier:
                 if loop.time() >= next_claim:
                     await self._claim(shard)
                     next_claim = loop.time() + claim_every
-                room = self.options.notify_max_inflight - len(self.inflight)
+                room = self.settings.notify_max_inflight - len(self.inflight)
                 entries = await self._read_unless_stopped(self.store.read_events(
-                    shard, self.consumer, ">", max(1, min(self.options.notify_batch, room)),
+                    shard, self.consumer, ">", max(1, min(self.settings.notify_batch, room)),
                     self.block_ms))
                 if entries:
                     await self._submit(shard, entries)
@@ -203,7 +201,7 @@ class Notifier:
         start = "0"
         while not self.stopping.is_set():
             entries = await self.store.read_events(shard, self.consumer, start,
-                                                   self.options.notify_batch, None)
+                                                   self.settings.notify_batch, None)
             if not entries:
                 return
             if start == "0":
@@ -215,10 +213,10 @@ class Notifier:
     async def _claim(self, shard: int) -> None:
         """Take over entries that another consumer left pending for too long."""
         cursor = "0-0"
-        idle_ms = int(self.options.notify_claim_idle * 1000)
+        idle_ms = int(self.settings.notify_claim_idle * 1000)
         for _ in range(100):
             cursor, entries = await self.store.claim_stale(shard, self.consumer, idle_ms,
-                                                           cursor, self.options.notify_batch)
+                                                           cursor, self.settings.notify_batch)
             fresh = [e for e in entries if (shard, e[0]) not in self.inflight]
             if fresh:
                 log.info("shard %d: claimed %d stale pending entries", shard, len(fresh))
@@ -228,7 +226,7 @@ class Notifier:
 
     async def _wait_room(self) -> bool:
         """Back-pressure: wait while too many flips are in delivery. False if stopping."""
-        while len(self.inflight) >= self.options.notify_max_inflight:
+        while len(self.inflight) >= self.settings.notify_max_inflight:
             self.room.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.room.wait(), timeout=1.0)
@@ -472,16 +470,16 @@ class Notifier:
 
     async def _maintain(self) -> None:
         loop = asyncio.get_running_loop()
-        next_touch = loop.time() + self.options.notify_claim_idle / 3
-        next_trim = loop.time() + min(5.0, self.options.stream_trim_interval)
+        next_touch = loop.time() + self.settings.notify_claim_idle / 3
+        next_trim = loop.time() + min(5.0, self.settings.stream_trim_interval)
         while not await pause(self.stopping, 1.0):
             try:
                 if loop.time() >= next_touch:
                     await self.touch()
-                    next_touch = loop.time() + self.options.notify_claim_idle / 3
+                    next_touch = loop.time() + self.settings.notify_claim_idle / 3
                 if loop.time() >= next_trim:
                     await self.trim()
-                    next_trim = loop.time() + self.options.stream_trim_interval
+                    next_trim = loop.time() + self.settings.stream_trim_interval
             except RedisError as exc:
                 self.outage.failed(exc)
 
@@ -495,7 +493,7 @@ class Notifier:
             await self.store.touch_events(shard, self.consumer, ids)
 
     async def trim(self) -> None:
-        keep_ms = int(self.options.stream_retention * 1000)
+        keep_ms = int(self.settings.stream_retention * 1000)
         for shard in self.shards:
             _, lag = await self.store.trim_events(shard, keep_ms)
             NOTIFIER_LAG.labels(str(shard)).set(lag)
