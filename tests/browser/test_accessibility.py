@@ -3,8 +3,6 @@ dark colour scheme. axe-core comes bundled with the axe-playwright-python packag
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -26,10 +24,8 @@ def audit(page: Page, name: str) -> list[str]:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_pages_pass_axe(dashboard: Dashboard, seed: Seeder, scheme: str) -> None:
-    if Axe is None:
-        if os.environ.get("CI"):
-            pytest.fail("axe-playwright-python is not installed")
-        pytest.skip("axe-playwright-python is not installed")
+    if Axe is None:  # a test extra: scripts/setup.sh installs it
+        pytest.fail("axe-playwright-python is not installed (run scripts/setup.sh)")
     mixed = mixed_project(seed)
     seed.ping(mixed.down, "log", ago=60, body=b"disk 93% full\n")
     problems: list[str] = []

@@ -34,6 +34,7 @@ from tests.support.engine import EngineProcess, EngineRedis, eventually, stream_
 from tests.support.engine_fixtures import engine_redis, receiver, single_redis
 from tests.support.receivers import HttpReceiver
 from tests.support.redis_server import RedisServer
+from tests.support.wait import wait_for
 
 __all__ = ["engine_redis", "receiver", "single_redis"]
 
@@ -331,9 +332,12 @@ async def test_e_redis_restart_under_ping_load(receiver: HttpReceiver) -> None:
         threads = [threading.Thread(target=load) for _ in range(4)]
         for t in threads:
             t.start()
-        await asyncio.sleep(0.3)  # load is running
+        # Kill Redis once the load is well under way, and restart it once pings are failing.
+        await asyncio.to_thread(wait_for, lambda: answers[200] >= 50, timeout=30,
+                                message="pings acknowledged before the restart")
         redis.kill()  # SIGKILL: only what the AOF has survives
-        await asyncio.sleep(0.5)
+        await asyncio.to_thread(wait_for, lambda: answers[503] + answers[-1] > 0, timeout=30,
+                                message="pings refused while Redis is down")
         redis = RedisServer(appendonly=True, port=redis.port, workdir=redis.dir).start()
         for t in threads:
             await asyncio.to_thread(t.join, 60)

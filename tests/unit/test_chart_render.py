@@ -28,7 +28,7 @@ def helm() -> str:
 
     path = binary("helm")
     if not os.access(path, os.X_OK):
-        pytest.skip(f"helm is not built yet ({path}); scripts/build-controlplane.sh builds it")
+        pytest.fail(f"helm is not built ({path}): run scripts/build-controlplane.sh")
     return str(path)
 
 
