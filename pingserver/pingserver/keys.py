@@ -31,6 +31,7 @@ Global (one key each, any slot):
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from functools import cache
 from importlib import resources
@@ -80,17 +81,11 @@ def events_key(shard: int) -> str:
 
 
 def check_keys(uuid: str) -> list[str]:
-    """KEYS of ping.lua: check, pings, bodies, runs, flips, due, events."""
-    shard = shard_of(uuid)
-    return [
-        check_key(uuid),
-        pings_key(uuid),
-        bodies_key(uuid),
-        runs_key(uuid),
-        flips_key(uuid),
-        due_key(shard),
-        events_key(shard),
-    ]
+    """KEYS of ping.lua: check, pings, bodies, runs, flips, due, events (the hot path:
+    the shard is computed once)."""
+    p = shard_prefix(shard_of(uuid))
+    return [f"{p}c:{uuid}", f"{p}p:{uuid}", f"{p}b:{uuid}", f"{p}r:{uuid}", f"{p}f:{uuid}",
+            f"{p}due", f"{p}events"]
 
 
 def state_keys(uuid: str) -> list[str]:
@@ -150,6 +145,11 @@ def script_source(name: str) -> str:
     lua = resources.files("pingserver").joinpath("lua")
     common = lua.joinpath("common.lua").read_text()
     return common + "\n" + lua.joinpath(f"{name}.lua").read_text()
+
+
+@cache
+def script_sha(name: str) -> str:
+    return hashlib.sha1(script_source(name).encode()).hexdigest()
 
 
 def slug_lock_key(pid: str, slug: str) -> str:

@@ -22,6 +22,7 @@ from redis.exceptions import ResponseError
 from pingserver import keys, schedules
 from pingserver.config import Settings
 from pingserver.model import DEFAULTS, Check, encode
+from pingserver.resp import PipelinedConnection
 
 AnyRedis = Redis | RedisCluster
 
@@ -78,6 +79,9 @@ class Store:
         self.raw: Any = raw  # same server, bytes in and out: ping bodies need not be UTF-8
         self.settings = settings
         self._scripts: dict[str, AsyncScript] = {}
+        # The ping path's own pipelined connection (single Redis only; see resp.py).
+        self.pipe = (None if settings.redis_cluster
+                     else PipelinedConnection(settings.redis_url, settings.redis_timeout))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -92,6 +96,8 @@ class Store:
                 await client.initialize()
 
     async def close(self) -> None:
+        if self.pipe is not None:
+            await self.pipe.close()
         await self.r.aclose()
         await self.raw.aclose()
 
@@ -321,15 +327,29 @@ class Store:
                    remote_addr: str = "", ua: str = "", body: bytes = b"",
                    at: int | None = None) -> str | None:
         """Record a ping; returns the kind it was classified as, or None for no such check."""
-        result = await self.script("ping")(
-            keys=keys.check_keys(uuid),
-            args=[uuid, str(at or now_ms()), action, "" if exitstatus is None else str(exitstatus),
-                  rid, method, scheme, remote_addr, ua[:200], body,
-                  str(self.settings.ping_log_limit)],
-        )
+        ping_keys = keys.check_keys(uuid)
+        args: list[Any] = [uuid, str(at or now_ms()), action,
+                           "" if exitstatus is None else str(exitstatus), rid, method, scheme,
+                           remote_addr, ua[:200], body, str(self.settings.ping_log_limit)]
+        if self.pipe is None:
+            result = await self.script("ping")(keys=ping_keys, args=args)
+        else:
+            result = await self._pipelined_ping(ping_keys, args)
         if not result or result[0] == 0:
             return None
-        return str(result[1])
+        kind = result[1]
+        return kind.decode() if isinstance(kind, bytes) else str(kind)
+
+    async def _pipelined_ping(self, ping_keys: list[str], args: list[Any]) -> Any:
+        assert self.pipe is not None
+        source, sha = keys.script_source("ping"), keys.script_sha("ping")
+        try:
+            return await self.pipe.call("EVALSHA", sha, len(ping_keys), *ping_keys, *args)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            await self.pipe.call("SCRIPT", "LOAD", source)
+            return await self.pipe.call("EVALSHA", sha, len(ping_keys), *ping_keys, *args)
 
     async def pings(self, uuid: str, limit: int) -> list[dict[str, Any]]:
         rows = await self.r.lrange(keys.pings_key(uuid), 0, limit - 1)

@@ -1,0 +1,87 @@
+"""The ping path's pipelined Redis connection against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from pingserver.resp import PipelinedConnection, pack
+from tests.support.redis_server import RedisServer
+
+
+def test_pack() -> None:
+    assert pack(("SET", "k", b"\xff", 3)) == (
+        b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n\xff\r\n$1\r\n3\r\n")
+
+
+async def test_concurrent_calls_get_their_own_replies() -> None:
+    server = RedisServer().start()
+    conn = PipelinedConnection(server.url, timeout=2)
+    try:
+        replies = await asyncio.gather(*(conn.call("INCRBY", f"k{i % 7}", i) for i in range(500)))
+        totals: dict[str, int] = {}
+        for i, reply in enumerate(replies):
+            totals[f"k{i % 7}"] = totals.get(f"k{i % 7}", 0) + i
+            assert reply == totals[f"k{i % 7}"]
+        with pytest.raises(ResponseError):
+            await conn.call("INCRBY", "k0", "not-a-number")
+        assert await conn.call("GET", "k0") == str(totals["k0"]).encode()  # still in step
+    finally:
+        await conn.close()
+        server.cleanup()
+
+
+async def test_password_and_database_from_the_url() -> None:
+    server = RedisServer().start()
+    admin = PipelinedConnection(server.url, timeout=2)
+    try:
+        await admin.call("CONFIG", "SET", "requirepass", "s3cret")
+        conn = PipelinedConnection(f"redis://:s3cret@127.0.0.1:{server.port}/3", timeout=2)
+        await conn.call("SET", "where", "db3")
+        assert await conn.call("CLIENT", "INFO") and b"db=3" in await conn.call("CLIENT", "INFO")
+        await conn.close()
+        wrong = PipelinedConnection(f"redis://:nope@127.0.0.1:{server.port}/0", timeout=2)
+        with pytest.raises(ResponseError):
+            await wrong.call("PING")
+        await wrong.close()
+    finally:
+        await admin.close()
+        server.cleanup()
+
+
+async def test_redis_down_is_an_error_then_it_reconnects() -> None:
+    server = RedisServer().start()
+    conn = PipelinedConnection(server.url, timeout=1)
+    try:
+        assert await conn.call("PING") == b"PONG"
+        server.stop()
+        with pytest.raises(RedisConnectionError):
+            await conn.call("PING")
+        server = RedisServer(port=server.port, workdir=server.dir).start()
+        assert await conn.call("PING") == b"PONG"
+    finally:
+        await conn.close()
+        server.cleanup()
+
+
+async def test_a_slow_reply_times_out_and_the_next_call_works() -> None:
+    server = RedisServer().start()
+    conn = PipelinedConnection(server.url, timeout=0.3)
+    admin = redis.Redis(port=server.port)
+    try:
+        assert await conn.call("PING") == b"PONG"
+        admin.execute_command("CLIENT", "PAUSE", "10000", "WRITE")  # writes get no answer
+        with pytest.raises(RedisTimeoutError):
+            await conn.call("SET", "k", "v")
+        admin.execute_command("CLIENT", "UNPAUSE")
+        assert await conn.call("PING") == b"PONG"  # on a fresh connection, in step
+        assert await conn.call("SET", "k", "w") == b"OK"
+    finally:
+        admin.close()
+        await conn.close()
+        server.cleanup()
