@@ -199,7 +199,8 @@ def _add_client_commands(sub: Any) -> None:
     kind.add_argument("--log", dest="kind", action="store_const", const="log",
                       help="a log message only, no state change")
     kind.add_argument("--exit", type=int, metavar="N", help="exit status: 0 success, 1-255 fail")
-    p.add_argument("--rid", help="run id (a UUID) pairing start and end of one run")
+    p.add_argument("--rid", default=os.environ.get("HB_RID") or None,
+                   help="run id (a UUID) pairing start and end of one run (default: $HB_RID)")
     p.add_argument("--body-file", metavar="PATH",
                    help="send this file as the ping body ('-': standard input)")
     p.add_argument("--body-limit", type=int, default=100_000,
@@ -211,7 +212,8 @@ def _add_client_commands(sub: Any) -> None:
                        description="Send start, run the command, send its exit status with the "
                                    "tail of its output, exit with the command's code.")
     p.add_argument("--url", default=url, help="ping URL (default: $HB_PING_URL)")
-    p.add_argument("--rid", help="run id (default: a new UUID per run)")
+    p.add_argument("--rid", default=os.environ.get("HB_RID") or None,
+                   help="run id (default: $HB_RID, else a new UUID per run)")
     p.add_argument("--no-start", action="store_true", help="do not send the start ping")
     p.add_argument("--body-limit", type=int, default=None,
                    help="bytes of output sent (default: the server's Ping-Body-Limit)")

@@ -24,7 +24,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from heartbeat_operator import constants, kube, reconcile, spec, status
+from heartbeat_operator import constants, cronjobs, jobs, kube, reconcile, spec, status
 from heartbeat_operator.client import PingServerRejected, PingServerUnavailable
 from heartbeat_operator.spec import ChannelChoice
 
@@ -51,6 +51,8 @@ class ObjectRef:
     labels: Mapping[str, str]
     status: Mapping[str, Any]
     deleting: bool
+    created: str = ""  # metadata.creationTimestamp
+    cronjob_uid: str = ""  # set on HeartbeatChecks generated for a CronJob (of the same name)
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> ObjectRef:
@@ -65,7 +67,19 @@ class ObjectRef:
             labels=_plain(meta.get("labels") or {}),
             status=_plain(body.get("status") or {}),
             deleting=bool(meta.get("deletionTimestamp")),
+            created=str(meta.get("creationTimestamp") or ""),
+            cronjob_uid=(str((meta.get("annotations") or {}).get(
+                constants.CRONJOB_UID_ANNOTATION) or "")
+                if cronjobs.is_generated(body) else ""),
         )
+
+    def cronjob_reference(self) -> dict[str, Any] | None:
+        """The CronJob a generated check belongs to (for Events where people look)."""
+        if not self.cronjob_uid:
+            return None
+        return {"apiVersion": "batch/v1", "kind": "CronJob",
+                "metadata": {"name": self.name, "namespace": self.namespace,
+                             "uid": self.cronjob_uid}}
 
     def reference(self) -> dict[str, Any]:
         return {"apiVersion": constants.API_VERSION, "kind": self.kind,
@@ -98,13 +112,27 @@ class ObjectRef:
                     and self.status.get("observedGeneration") == self.generation)
 
 
-def _plain(value: Any) -> Any:
-    """A deep plain copy (Kopf bodies are live views)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+_plain = cronjobs.plain
+
+
+def cronjob_flip_event(flip: Mapping[str, Any], check_name: str
+                       ) -> tuple[str, str, str] | None:
+    """The Event a flip of a generated check puts on its CronJob (`kubectl describe cronjob`
+    shows it): a missed or failed run as HeartbeatDown, the recovery as HeartbeatUp."""
+    old, new = status.map_state(flip.get("old")), status.map_state(flip.get("new"))
+    reason = str(flip.get("reason") or "")
+    because = {"timeout": ": no run reported in time", "fail": ": a run failed",
+               "fail_tolerated": ""}.get(reason, f": {reason}" if reason else "")
+    if new == "down":
+        return ("Warning", constants.EVENT_HEARTBEAT_DOWN,
+                f"HeartbeatCheck {check_name} is down (was {old}){because}")
+    if new == "late":
+        return ("Warning", constants.EVENT_HEARTBEAT_LATE,
+                f"HeartbeatCheck {check_name}: the expected run is overdue (grace period)")
+    if new == "up" and old in ("down", "late"):
+        return ("Normal", constants.EVENT_HEARTBEAT_UP,
+                f"HeartbeatCheck {check_name} is up again (was {old})")
+    return None
 
 
 @dataclass
@@ -222,6 +250,10 @@ class Background:
         event = status.flip_event(flip)
         if event is not None:
             self.post_event(ref.reference(), *event)
+        mirrored = cronjob_flip_event(flip, ref.name)
+        owner = ref.cronjob_reference()
+        if mirrored is not None and owner is not None:
+            self.post_event(owner, *mirrored)
 
     @staticmethod
     def _flip_status(obj: Mapping[str, Any], flip: Mapping[str, Any],
@@ -387,3 +419,85 @@ class Background:
             if result.channel_id != known_id:
                 changed.add(ref.namespace)
         return changed
+
+
+# -- annotated CronJobs and their Jobs ----------------------------------------------------
+
+
+@dataclass
+class Workloads:
+    """The retry path for CronJobs and Jobs (the Kopf event handlers are the fast path and
+    are not retried): every tick, the Jobs of monitored CronJobs with signals still to send
+    (from their ledger, so without API calls for the rest); every HB_DRIFT_INTERVAL, every
+    CronJob (its generated HeartbeatCheck and conditions)."""
+
+    ctx: reconcile.Context
+    state: cronjobs.State
+    post_event: EventPoster
+    clock: Callable[[], float] = time.monotonic
+    _next_cronjobs: float = 0.0
+    _warned: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._next_cronjobs = self.clock() + self.ctx.config.drift_interval
+
+    def tick(self, *, cronjob_bodies: Mapping[str, Mapping[str, Any]],
+             job_bodies: Mapping[str, Mapping[str, Any]], namespaces: Mapping[str, str],
+             checks: Mapping[str, ObjectRef]) -> None:
+        """`cronjob_bodies` by CronJob uid, `job_bodies` by Job uid (slim bodies from the
+        indexes), `namespaces`: Namespace name -> its opt-in annotation, `checks`: the
+        HeartbeatCheck index (by check id)."""
+        for job in job_bodies.values():
+            self._job(job, cronjob_bodies, namespaces, checks)
+        now = self.clock()
+        if now >= self._next_cronjobs:
+            self._next_cronjobs = now + self.ctx.config.drift_interval
+            for cronjob in cronjob_bodies.values():
+                namespace = str((cronjob.get("metadata") or {}).get("namespace"))
+                name = str((cronjob.get("metadata") or {}).get("name"))
+                try:
+                    cronjobs.reconcile_cronjob(
+                        self.state, cronjob, default_tz=self.ctx.config.cronjob_default_tz,
+                        namespace_opt_in=namespaces.get(namespace),
+                        post_event=self.post_event,
+                        check_known=self.ctx.check_id(namespace, name) in checks)
+                except ApiException as exc:
+                    self._warn(f"CronJob {namespace}/{name}", exc)
+
+    def _job(self, job: Mapping[str, Any], cronjob_bodies: Mapping[str, Mapping[str, Any]],
+             namespaces: Mapping[str, str], checks: Mapping[str, ObjectRef]) -> None:
+        owner = jobs.owner_cronjob(job)
+        state = jobs.job_state(job)
+        if owner is None or not jobs.pending_signals(state):
+            return
+        cronjob = cronjob_bodies.get(owner[1])
+        if cronjob is None:
+            return
+        settings = cronjobs.parse_annotations(
+            (cronjob.get("metadata") or {}).get("annotations"), namespaces.get(state.namespace))
+        if not settings.monitored or not settings.observe_jobs:
+            return
+        ref = checks.get(self.ctx.check_id(state.namespace, owner[0]))
+        if ref is None or not ref.status.get("checkID") or not ref.cronjob_uid:
+            return  # not registered yet: its handler will get there
+        if not jobs.reportable(state, status.parse_time(ref.created)):
+            return
+        what = f"Job {state.namespace}/{state.name}"
+        try:
+            jobs.reconcile_job(self.ctx, self.state, job, cronjob=cronjob,
+                               namespace_opt_in=namespaces.get(state.namespace),
+                               post_event=self.post_event)
+        except jobs.NotReady as exc:
+            logger.debug("%s: %s", what, exc)
+        except (PingServerUnavailable, PingServerRejected, ApiException) as exc:
+            self._warn(what, exc)
+        else:
+            self._warned.pop(what, None)
+
+    def _warn(self, what: str, exc: Exception) -> None:
+        message = f"{what}: {exc}"
+        now = self.clock()
+        last = self._warned.get(what)
+        if last is None or last[0] != message or now - last[1] >= WARN_EVERY:
+            logger.warning("%s (retrying)", message)
+            self._warned[what] = (message, now)

@@ -150,6 +150,40 @@ class PingServerClient:
             raise
         return dict(body) if body else None
 
+    def pings(self, uuid: str) -> list[dict[str, Any]]:
+        """The check's ping log, newest first (as many as the server keeps); [] when the
+        check does not exist."""
+        _, body = self._call("GET", f"/checks/{uuid}/pings/")
+        return [dict(p) for p in (body or {}).get("pings", [])]
+
+    # -- signals --------------------------------------------------------------------------
+
+    def ping(self, uuid: str, kind: str, *, rid: str = "", body: str = "") -> bool:
+        """Send a signal to a check, as a job would: POST /ping/<uuid>[/start|/fail|/log]
+        with `rid` and a text body. False when the check does not exist (404)."""
+        suffix = "" if kind == "success" else f"/{kind}"
+        url = f"{self.base_url}/ping/{uuid}{suffix}"
+        params = {"rid": rid} if rid else None
+        try:
+            response = self._session.post(url, params=params, data=body.encode(),
+                                          headers={"Content-Type": "text/plain; charset=utf-8",
+                                                   "X-Api-Key": None},  # a ping needs none
+                                          timeout=self.timeout)
+        except requests.Timeout:
+            raise PingServerUnavailable(f"ping {kind}: timed out after {self.timeout:g}s",
+                                        delay=DEFAULT_RETRY_DELAY) from None
+        except requests.RequestException as exc:
+            raise PingServerUnavailable(f"ping {kind}: {type(exc).__name__} connecting to "
+                                        f"{self.base_url}", delay=DEFAULT_RETRY_DELAY) from None
+        if response.status_code == 404:
+            return False
+        if response.status_code == 429 or response.status_code >= 500:
+            raise PingServerUnavailable(f"ping {kind}: {response.status_code}",
+                                        delay=_retry_after(response))
+        if response.status_code >= 400:
+            raise PingServerRejected(response.status_code, response.text[:200])
+        return True
+
     # -- channels -------------------------------------------------------------------------
 
     def list_channels(self) -> list[dict[str, Any]]:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from heartbeat_operator.spec import SpecError, parse_duration
 
+TZ_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$")
 SERVICEACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 GLOB_CHARS = set("*?[]!")
 
@@ -36,6 +39,7 @@ class OperatorConfig:
     operator_namespace: str  # where the state ConfigMap lives
     liveness: str  # Kopf --liveness endpoint used by run(); "" = off
     priority: int  # Kopf peering priority; 0 = random
+    cronjob_default_tz: str = "UTC"  # the zone of CronJobs without spec.timeZone
 
     @property
     def clusterwide(self) -> bool:
@@ -109,6 +113,10 @@ def load(env: Mapping[str, str] | None = None) -> OperatorConfig:
         priority = int(env.get("HB_PRIORITY", "").strip() or "0")
     except ValueError:
         raise ConfigError("HB_PRIORITY: must be an integer") from None
+    default_tz = env.get("HB_CRONJOB_DEFAULT_TZ", "").strip() or "UTC"
+    if not _valid_zone(default_tz):
+        raise ConfigError(f"HB_CRONJOB_DEFAULT_TZ: {default_tz!r} is not an IANA time zone "
+                          "such as UTC or Europe/Berlin")
     return OperatorConfig(
         pingserver_url=url,
         api_key=api_key,
@@ -123,4 +131,19 @@ def load(env: Mapping[str, str] | None = None) -> OperatorConfig:
         operator_namespace=operator_ns,
         liveness=env.get("HB_LIVENESS", "http://0.0.0.0:8080/healthz").strip(),
         priority=priority,
+        cronjob_default_tz=default_tz,
     )
+
+
+def _valid_zone(name: str) -> bool:
+    """An IANA zone name; checked against the tz database when one is installed (the ping
+    server checks it again in any case)."""
+    if not TZ_RE.match(name) or len(name) > 36:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except zoneinfo.ZoneInfoNotFoundError:
+        return not zoneinfo.available_timezones()  # no tz database here: the shape must do
+    except ValueError:
+        return False
+    return True

@@ -69,3 +69,42 @@ EVENT_CHANNEL_FAILED = "ChannelError"
 
 DELETE = "Delete"
 RETAIN = "Retain"
+
+# -- annotated CronJobs (cronjobs.py) and their Jobs (jobs.py) ----------------------------
+
+# On a CronJob (each behind ANNOTATION_PREFIX).
+CRONJOB_ANNOTATIONS = ("monitor", "grace", "max-runtime", "channels", "tags", "description",
+                       "deletion-policy", "observe-jobs", "expect-ping")
+# On a Namespace: opt in every CronJob in it.
+NAMESPACE_OPT_IN = "heartbeat.dev/monitor-cronjobs"
+# On a generated HeartbeatCheck: which CronJob it belongs to.
+LABEL_CRONJOB = "heartbeat.dev/cronjob"
+CRONJOB_UID_ANNOTATION = "heartbeat.dev/cronjob-uid"
+# When the last skipped run (a CronJob controller Event) was reported, per CronJob.
+SKIPS_ANNOTATION = "heartbeat.dev/skips-reported-until"
+# On a Job: the signals already sent for its run (the per-run ledger).
+LEDGER_ANNOTATION = "heartbeat.dev/reported"
+# Set by the CronJob controller on every Job it creates (Kubernetes >= 1.28).
+SCHEDULED_TIMESTAMP = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
+LEGACY_JOB_UID_LABEL = "controller-uid"
+
+# Conditions of generated HeartbeatChecks.
+MONITORING_RELIABLE = "MonitoringReliable"
+SIGNALS_AGREE = "SignalsAgree"
+
+# Events on CronJobs.
+EVENT_CHECK_CREATED = "CheckCreated"
+EVENT_CHECK_DELETED = "CheckDeleted"
+EVENT_CHECK_RETAINED = "CheckRetained"
+EVENT_NAME_CONFLICT = "CheckNameConflict"
+EVENT_INVALID_ANNOTATION = "InvalidAnnotation"
+EVENT_INVALID_SCHEDULE = "InvalidSchedule"
+EVENT_UNRELIABLE = "MonitoringUnreliable"
+EVENT_JOB_FAILED = "JobFailed"
+EVENT_RUN_SKIPPED = "RunSkipped"
+EVENT_PING_MISSING = "PingMissing"
+EVENT_SIGNALS_DISAGREE = "SignalsDisagree"
+EVENT_HEARTBEAT_DOWN = "HeartbeatDown"
+EVENT_HEARTBEAT_UP = "HeartbeatUp"
+EVENT_HEARTBEAT_LATE = "HeartbeatLate"

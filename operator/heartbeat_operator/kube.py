@@ -8,7 +8,7 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kubernetes import client, config
@@ -265,3 +265,156 @@ def ensure_peering(clusterwide: bool, namespaces: Iterable[str]) -> bool:
             return False
         raise
     return True
+
+
+# -- generated HeartbeatChecks ------------------------------------------------------------
+
+
+def create_object(plural: str, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    response = _custom().create_namespaced_custom_object(
+        constants.GROUP, constants.VERSION, namespace, plural, dict(body),
+        _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+    return dict(_raw(response))
+
+
+def patch_object(plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> bool:
+    """Merge-patch an object (not its status); False when it is gone."""
+    try:
+        _custom().patch_namespaced_custom_object(
+            constants.GROUP, constants.VERSION, namespace, plural, name, dict(patch),
+            _content_type=MERGE_PATCH, _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def delete_object(plural: str, namespace: str, name: str, uid: str | None = None) -> bool:
+    """Delete an object (only the one with `uid`, if given); False when it was gone."""
+    body = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)) if uid else None
+    try:
+        _custom().delete_namespaced_custom_object(
+            constants.GROUP, constants.VERSION, namespace, plural, name, body=body,
+            _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status in (404, 409):
+            return False
+        raise
+    return True
+
+
+# -- CronJobs, Jobs, Pods -----------------------------------------------------------------
+
+
+def _batch() -> client.BatchV1Api:
+    return client.BatchV1Api(api())
+
+
+def get_cronjob(namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        response = _batch().read_namespaced_cron_job(name, namespace, _preload_content=False,
+                                                     _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return dict(_raw(response))
+
+
+def list_cronjobs(namespace: str) -> list[dict[str, Any]]:
+    response = _batch().list_namespaced_cron_job(namespace, _preload_content=False,
+                                                 _request_timeout=REQUEST_TIMEOUT)
+    return [dict(item) for item in _raw(response).get("items", [])]
+
+
+def get_job(namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        response = _batch().read_namespaced_job(name, namespace, _preload_content=False,
+                                                _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return dict(_raw(response))
+
+
+def annotate_job(namespace: str, name: str, uid: str, annotations: Mapping[str, str]) -> bool:
+    """Merge-patch annotations of the Job with this uid; False when it is gone (or another
+    Job now has its name)."""
+    patch = {"metadata": {"uid": uid, "annotations": dict(annotations)}}
+    try:
+        _batch().patch_namespaced_job(name, namespace, patch, _content_type=MERGE_PATCH,
+                                      _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status in (404, 409, 422):  # 422: a new Job of that name (uid is immutable)
+            return False
+        raise
+    return True
+
+
+def get_namespace(name: str) -> dict[str, Any] | None:
+    try:
+        response = _core().read_namespace(name, _preload_content=False,
+                                          _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return dict(_raw(response))
+
+
+def list_job_pods(namespace: str, job_uid: str) -> list[dict[str, Any]]:
+    """The Pods of a Job, by the controller-uid label the Job controller puts on them."""
+    pods: list[dict[str, Any]] = []
+    for label in (constants.JOB_UID_LABEL, constants.LEGACY_JOB_UID_LABEL):
+        response = _core().list_namespaced_pod(namespace, label_selector=f"{label}={job_uid}",
+                                               _preload_content=False,
+                                               _request_timeout=REQUEST_TIMEOUT)
+        pods = [dict(item) for item in _raw(response).get("items", [])]
+        if pods:
+            break
+    return pods
+
+
+def pod_log_tail(namespace: str, pod: str, container: str, limit: int,
+                 timeout: float = 5.0) -> str | None:
+    """The last `limit` bytes of a container's log, or None when it cannot be read (no
+    kubelet behind the node, the Pod already gone, no permission): best effort."""
+    try:
+        response = _core().read_namespaced_pod_log(
+            pod, namespace, container=container, tail_lines=200, _preload_content=False,
+            _request_timeout=timeout)
+        data: bytes = response.data  # type: ignore[attr-defined]
+    except Exception as exc:  # ApiException, timeouts, connection errors: all the same here
+        logger.debug("log of %s/%s (%s) not readable: %s", namespace, pod, container,
+                     type(exc).__name__)
+        return None
+    return data[-limit:].decode("utf-8", errors="replace")
+
+
+def update_conditions(plural: str, namespace: str, name: str, uid: str,
+                      update: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None],
+                      attempts: int = 3) -> bool:
+    """Read the object's status.conditions, let `update` return the new list (None: nothing
+    to change), and write it with the resourceVersion as a precondition, so that a concurrent
+    status write is never lost. False when the object is gone or kept conflicting."""
+    for _ in range(attempts):
+        obj = get_object(plural, namespace, name)
+        if obj is None or (uid and obj["metadata"].get("uid") != uid):
+            return False
+        current = list((obj.get("status") or {}).get("conditions") or [])
+        new = update(current)
+        if new is None:
+            return True
+        try:
+            patch_status_checked(plural, namespace, name, {"conditions": new},
+                                 obj["metadata"]["resourceVersion"])
+            return True
+        except ApiException as exc:
+            if exc.status == 409:
+                continue
+            if exc.status == 404:
+                return False
+            raise
+    return False

@@ -11,11 +11,12 @@ import logging
 import random
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
-from heartbeat_operator import background, config, constants, kube, reconcile
+from heartbeat_operator import background, config, constants, cronjobs, jobs, kube, reconcile
 from heartbeat_operator.client import PingServerClient, PingServerRejected, PingServerUnavailable
 
 G, V = constants.GROUP, constants.VERSION
@@ -23,6 +24,18 @@ CHECKS, CHANNELS = constants.CHECK_PLURAL, constants.CHANNEL_PLURAL
 STATE_LABELS = {constants.LABEL_COMPONENT: constants.STATE_COMPONENT,
                 constants.LABEL_MANAGED_BY: constants.MANAGED_BY}
 MAX_PRIORITY = 10_000
+T = TypeVar("T")
+workload_log = logging.getLogger("heartbeat_operator.workloads")
+# Kopf logs every successful handler call at INFO; for the event handlers below that is one
+# line per CronJob, Job, Namespace and Event change in the cluster: dropped (see _Quiet).
+QUIET_HANDLERS = ("cronjob_event", "job_event", "namespace_event", "cronjob_skipped")
+
+
+class _Quiet(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not (text.endswith("succeeded.")
+                    and any(f"Handler '{h}'" in text for h in QUIET_HANDLERS))
 
 
 # -- operator lifecycle -------------------------------------------------------------------
@@ -46,6 +59,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
         prefix=constants.KOPF_STORAGE_PREFIX, key=constants.LAST_HANDLED_ANNOTATION)
     # Handler logs become Events only from WARNING up; our Normal Events are explicit.
     settings.posting.level = logging.WARNING
+    objects_log = logging.getLogger("kopf.objects")
+    if not any(isinstance(f, _Quiet) for f in objects_log.filters):
+        objects_log.addFilter(_Quiet())
     # Watches end and restart every few minutes: a silently dead connection cannot last.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -58,6 +74,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
     memo.ctx = reconcile.Context(cfg, PingServerClient(cfg.pingserver_url, cfg.api_key,
                                                        cfg.http_timeout))
     memo.health = background.Health()
+    memo.workloads = cronjobs.State()
     logger.info("ping server %s; state in ConfigMap %s/%s", cfg.pingserver_url,
                 cfg.operator_namespace, constants.STATE_CONFIGMAP)
 
@@ -215,6 +232,125 @@ def _fail(body: kopf.Body, failure: reconcile.Failure, retry: int,
     raise kopf.TemporaryError(failure.message, delay=delay)
 
 
+# -- annotated CronJobs and their Jobs --------------------------------------------------------
+# Event handlers (no state on the objects: no Kopf annotations, no finalizers on CronJobs or
+# Jobs); the logic is in cronjobs.py and jobs.py, idempotent, and the background loop retries
+# what failed here.
+
+
+def _owned_by_cronjob(body: kopf.Body, **_: Any) -> bool:
+    return jobs.owner_cronjob(body) is not None
+
+
+def _is_skip_event(body: kopf.Body, **_: Any) -> bool:
+    involved = body.get("involvedObject") or {}
+    return (involved.get("kind") == "CronJob"
+            and str(body.get("reason") or "") in cronjobs.SKIP_SIGNALS)
+
+
+@kopf.index("batch", "v1", "cronjobs")
+def cronjobs_by_uid(uid: str | None, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    return {str(uid): cronjobs.slim(body)}
+
+
+@kopf.index("batch", "v1", "jobs", when=_owned_by_cronjob)
+def cronjob_jobs(uid: str | None, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    return {str(uid): jobs.slim(body)}
+
+
+@kopf.index("v1", "namespaces")
+def namespace_opt_in(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, str]:
+    value = annotations.get(constants.NAMESPACE_OPT_IN)
+    return {name: str(value)} if value is not None else {}
+
+
+def _one(kwargs: Mapping[str, Any], index: str, key: str) -> Any:
+    """The value under `key` in the Kopf index `index` (passed to handlers as kwargs)."""
+    store = kwargs[index].get(key)
+    return next(iter(store), None) if store else None
+
+
+@kopf.on.event("batch", "v1", "cronjobs")
+def cronjob_event(type: str | None, body: kopf.Body, namespace: str | None, name: str,
+                  memo: kopf.Memo, **kwargs: Any) -> None:
+    if type == "DELETED":  # the garbage collector deletes its HeartbeatCheck (unless Retain)
+        memo.workloads.forget_object(str(body.get("metadata", {}).get("uid") or ""))
+        return
+    ctx: reconcile.Context = memo.ctx
+    known = bool(kwargs["checks_by_id"].get(ctx.check_id(str(namespace), name)))
+    try:
+        outcome = cronjobs.reconcile_cronjob(
+            memo.workloads, cronjobs.plain(body), default_tz=ctx.config.cronjob_default_tz,
+            namespace_opt_in=_one(kwargs, "namespace_opt_in", str(namespace)),
+            post_event=_post_event, check_known=known)
+        workload_log.debug("CronJob %s/%s: %s", namespace, name, outcome.action)
+    except ApiException as exc:
+        workload_log.warning("CronJob %s/%s: %s (retried by the background loop)", namespace,
+                             name, exc.reason)
+
+
+@kopf.on.event("batch", "v1", "jobs", when=_owned_by_cronjob)
+def job_event(type: str | None, body: kopf.Body, namespace: str | None, name: str,
+              memo: kopf.Memo, **kwargs: Any) -> None:
+    job = cronjobs.plain(body)
+    owner = jobs.owner_cronjob(job)
+    cronjob = _one(kwargs, "cronjobs_by_uid", owner[1]) if owner else None
+    try:
+        result = jobs.reconcile_job(
+            memo.ctx, memo.workloads, job, deleted=type == "DELETED", cronjob=cronjob,
+            namespace_opt_in=_one(kwargs, "namespace_opt_in", str(namespace)),
+            post_event=_post_event)
+        workload_log.debug("Job %s/%s: %s", namespace, name, result)
+    except jobs.NotReady as exc:
+        workload_log.debug("Job %s/%s: %s", namespace, name, exc)
+    except (PingServerUnavailable, PingServerRejected, ApiException) as exc:
+        workload_log.warning("Job %s/%s: %s (retried by the background loop)", namespace,
+                             name, exc)
+
+
+@kopf.on.event("v1", "namespaces")
+def namespace_event(name: str, annotations: kopf.Annotations, memo: kopf.Memo,
+                    **kwargs: Any) -> None:
+    value = annotations.get(constants.NAMESPACE_OPT_IN)
+    if not memo.workloads.namespace_changed(name, value):
+        return
+    ctx: reconcile.Context = memo.ctx
+    for cronjob in _snapshot(kwargs["cronjobs_by_uid"]).values():
+        if cronjob["metadata"].get("namespace") != name:
+            continue
+        known = bool(kwargs["checks_by_id"].get(ctx.check_id(name, cronjob["metadata"]["name"])))
+        try:
+            outcome = cronjobs.reconcile_cronjob(memo.workloads, cronjob,
+                                                 default_tz=ctx.config.cronjob_default_tz,
+                                                 namespace_opt_in=value, post_event=_post_event,
+                                                 check_known=known)
+            workload_log.debug("CronJob %s/%s: %s (the Namespace's opt-in changed)", name,
+                               cronjob["metadata"].get("name"), outcome.action)
+        except ApiException as exc:
+            workload_log.warning("CronJob %s/%s: %s (retried by the background loop)", name,
+                                 cronjob["metadata"].get("name"), exc.reason)
+
+
+@kopf.on.event("v1", "events", when=_is_skip_event)
+def cronjob_skipped(body: kopf.Body, namespace: str | None, memo: kopf.Memo,
+                    **kwargs: Any) -> None:
+    event = cronjobs.plain(body)
+    involved = event.get("involvedObject") or {}
+    cronjob = _one(kwargs, "cronjobs_by_uid", str(involved.get("uid") or ""))
+    if cronjob is None:
+        cronjob = kube.get_cronjob(str(namespace), str(involved.get("name")))
+    if cronjob is None:
+        return
+    try:
+        cronjobs.report_skip(memo.ctx, memo.workloads, event, cronjob,
+                             namespace_opt_in=_one(kwargs, "namespace_opt_in",
+                                                   str(namespace)),
+                             post_event=_post_event)
+    except (PingServerUnavailable, PingServerRejected, ApiException) as exc:
+        workload_log.warning("CronJob %s/%s: could not report %s: %s", namespace,
+                             involved.get("name"), event.get("reason"), exc)
+
+
 # -- the single background loop -------------------------------------------------------------
 
 
@@ -235,13 +371,17 @@ def background_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Mem
         ctx, state_namespace=ctx.config.operator_namespace, post_event=_post_event,
         cursor=str((body.get("data") or {}).get(constants.CURSOR_KEY) or ""),
         health=memo.health)
+    workloads = background.Workloads(ctx, memo.workloads, _post_event)
     while not stopped:
-        loop.tick(_snapshot(checks_by_id), list(_snapshot(channels_by_name).values()))
+        checks = _snapshot(checks_by_id)
+        loop.tick(checks, list(_snapshot(channels_by_name).values()))
+        workloads.tick(cronjob_bodies=_snapshot(kwargs["cronjobs_by_uid"]),
+                       job_bodies=_snapshot(kwargs["cronjob_jobs"]),
+                       namespaces=_snapshot(kwargs["namespace_opt_in"]), checks=checks)
         stopped.wait(ctx.config.feed_interval)
 
 
-def _snapshot(index: kopf.Index[str, background.ObjectRef]
-              ) -> dict[str, background.ObjectRef]:
+def _snapshot(index: kopf.Index[str, T]) -> dict[str, T]:
     """A copy of a Kopf index, read from the daemon's thread while the event loop may be
     updating it (a concurrent change shows up as RuntimeError: just read again)."""
     for _ in range(10):

@@ -26,6 +26,7 @@ from hb_controlplane.procs import ControlPlaneError
 from hb_controlplane.wait import wait_for
 from tests.conftest import ARTIFACTS, PingServer
 from tests.k8s.conftest import delete_namespace
+from tests.k8s.test_operator_harness import Batch, cronjob_body
 from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.k8s
@@ -466,6 +467,19 @@ def test_operator_reconciles_as_the_chart_service_account(
                  message="the Registered event")
         # The state ConfigMap (created as the SA) carries the background loop.
         core.read_namespaced_config_map("heartbeat-operator-state", namespace)
+
+        # An annotated CronJob: its check created, a failed Job's pods and log read, the
+        # ledger written on the Job, the CronJob controller's Events watched (as the SA).
+        batch = Batch(kube_api, namespace)
+        batch.create_cronjob(cronjob_body("etl", annotations={
+            "heartbeat.dev/monitor": "true"}))
+        wait_for(lambda: status_field(kube_api, "heartbeatchecks", namespace, "etl",
+                                      "checkID"), TIMEOUT, message="the CronJob's check")
+        job = batch.run("etl", fail_exit=4)
+        batch.wait_ledger(job.metadata.name, "start,fail")
+        batch.batch.delete_namespaced_cron_job("etl", namespace)
+        wait_for(lambda: custom_object(kube_api, "heartbeatchecks", namespace, "etl") is None,
+                 TIMEOUT, message="the CronJob's check garbage-collected")
 
         custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "heartbeatchecks",
                                                "nightly")

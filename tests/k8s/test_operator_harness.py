@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -314,7 +315,9 @@ class Kube:
             metadata=client.V1ObjectMeta(name=name), string_data=dict(data)))
 
     def delete_all_and_wait(self, timeout: float) -> None:
-        """Delete our objects while the operator still runs, so that it cleans up."""
+        """Delete our objects while the operator still runs, so that it cleans up. CronJobs
+        first: the operator would re-create the checks of monitored ones."""
+        client.BatchV1Api(self.api).delete_collection_namespaced_cron_job(self.ns)
         for plural in (constants.CHECK_PLURAL, constants.CHANNEL_PLURAL):
             for item in self.items(plural):
                 try:
@@ -341,6 +344,141 @@ class Kube:
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
+
+
+# -- CronJobs and their Jobs ---------------------------------------------------------------------
+
+FAIL_LABEL = "pod-container-running-failed.stage.kwok.x-k8s.io"
+LEDGER = constants.LEDGER_ANNOTATION
+
+
+def cronjob_body(name: str, *, schedule: str = "0 0 1 1 *",
+                 annotations: Mapping[str, str] | None = None, time_zone: str | None = "UTC",
+                 suspend: bool = False, pod_labels: Mapping[str, str] | None = None,
+                 pod_annotations: Mapping[str, str] | None = None,
+                 **spec: Any) -> dict[str, Any]:
+    """A CronJob whose Jobs run one pod once (backoffLimit 0); by default scheduled for
+    January 1st only, so that only the Jobs a test creates run. `job=` adds Job spec fields.
+    """
+    job_spec: dict[str, Any] = {
+        "backoffLimit": 0,
+        "template": {
+            "metadata": {"labels": {"app": name, **(pod_labels or {})},
+                         "annotations": dict(pod_annotations or {})},
+            "spec": {"restartPolicy": "Never",
+                     "containers": [{"name": "main", "image": "busybox:stable",
+                                     "command": ["true"]}]}}}
+    job_spec.update(spec.pop("job", {}))
+    body: dict[str, Any] = {
+        "apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": name, "annotations": dict(annotations or {})},
+        "spec": {"schedule": schedule, "suspend": suspend,
+                 "jobTemplate": {"metadata": {"labels": {"team": "ops"}}, "spec": job_spec},
+                 **spec}}
+    if time_zone:
+        body["spec"]["timeZone"] = time_zone
+    return body
+
+
+class Batch:
+    """CronJobs and Jobs of one namespace."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.ns = namespace
+        self.batch = client.BatchV1Api(api)
+        self.core = client.CoreV1Api(api)
+
+    def create_cronjob(self, body: Mapping[str, Any]) -> client.V1CronJob:
+        return self.batch.create_namespaced_cron_job(self.ns, dict(body))
+
+    def cronjob(self, name: str) -> client.V1CronJob:
+        return self.batch.read_namespaced_cron_job(name, self.ns)
+
+    def patch_cronjob(self, name: str, patch: Mapping[str, Any]) -> None:
+        self.batch.patch_namespaced_cron_job(name, self.ns, dict(patch))
+
+    def run(self, cron: str, *, suspend: bool = False, fail_exit: int | None = None,
+            scheduled: dt.datetime | None = None, name: str | None = None) -> client.V1Job:
+        """A Job from the CronJob's template, as `kubectl create job --from=cronjob/<cron>`
+        makes it, plus the scheduled-timestamp annotation the CronJob controller sets.
+        `fail_exit`: kwok fails its pod with this exit code."""
+        cj = self.cronjob(cron)
+        template = cj.spec.job_template
+        job_spec = self.batch.api_client.sanitize_for_serialization(template.spec)
+        if suspend:
+            job_spec["suspend"] = True
+        if fail_exit is not None:
+            pod_meta = job_spec["template"].setdefault("metadata", {})
+            pod_meta.setdefault("labels", {})[FAIL_LABEL] = "true"
+            pod_meta.setdefault("annotations", {})[f"{FAIL_LABEL}/exit-code"] = str(fail_exit)
+        when = (scheduled or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+        meta = template.metadata
+        body = {
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {
+                "name": name or f"{cron}-{uuidlib.uuid4().hex[:8]}",
+                "labels": dict((meta.labels if meta else None) or {}),
+                "annotations": {**((meta.annotations if meta else None) or {}),
+                                "cronjob.kubernetes.io/instantiate": "manual",
+                                constants.SCHEDULED_TIMESTAMP: when.isoformat()},
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob",
+                                     "name": cron, "uid": cj.metadata.uid,
+                                     "controller": True, "blockOwnerDeletion": True}]},
+            "spec": job_spec}
+        return self.batch.create_namespaced_job(self.ns, body)
+
+    def job(self, name: str) -> client.V1Job | None:
+        try:
+            return self.batch.read_namespaced_job(name, self.ns)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def resume_job(self, name: str) -> None:
+        self.batch.patch_namespaced_job(name, self.ns, {"spec": {"suspend": False}})
+
+    def ledger(self, name: str) -> str:
+        job = self.job(name)
+        return str(((job.metadata.annotations if job else None) or {}).get(LEDGER, ""))
+
+    def wait_ledger(self, name: str, want: str, timeout: float = TIMEOUT) -> None:
+        try:
+            wait_for(lambda: self.ledger(name) == want, timeout, 0.2,
+                     f"Job {name} ledger {want!r}")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; ledger now {self.ledger(name)!r}") from None
+
+    def finished(self, name: str) -> str | None:
+        job = self.job(name)
+        for cond in ((job.status.conditions if job and job.status else None) or []):
+            if cond.type in ("Complete", "Failed") and cond.status == "True":
+                return str(cond.type)
+        return None
+
+    def wait_finished(self, name: str, timeout: float = TIMEOUT) -> str:
+        result: str = wait_for(lambda: self.finished(name), timeout, 0.2,
+                               f"Job {name} finished")
+        return result
+
+    def cronjob_events(self, name: str) -> list[client.CoreV1Event]:
+        listed = self.core.list_namespaced_event(
+            self.ns, field_selector=f"involvedObject.name={name},involvedObject.kind=CronJob")
+        return list(listed.items)
+
+    def wait_cronjob_event(self, name: str, reason: str, count: int = 1,
+                           timeout: float = TIMEOUT) -> list[client.CoreV1Event]:
+        def probe() -> list[client.CoreV1Event] | None:
+            found = [e for e in self.cronjob_events(name) if e.reason == reason]
+            return found if len(found) >= count else None
+
+        try:
+            result: list[client.CoreV1Event] = wait_for(probe, timeout, 0.3,
+                                                        f"Event {reason} on CronJob {name}")
+        except TimeoutError as exc:
+            reasons = [e.reason for e in self.cronjob_events(name)]
+            raise AssertionError(f"{exc}; its events: {reasons}") from None
+        return result
 
 
 def condition(status: Mapping[str, Any], type_: str) -> dict[str, Any]:

@@ -167,3 +167,37 @@ def test_a_server_without_the_feed_says_so() -> None:
     client, _ = client_with(respond(404, {"error": "not found"}))
     with pytest.raises(PingServerRejected, match="no flips feed"):
         client.flips("")
+
+
+def test_ping_sends_the_signal_rid_and_body_without_the_api_key() -> None:
+    client, transport = client_with(respond(200))
+    rid = "7d1c7e5e-8d0b-5f57-9d65-6f1f1f2b3c4d"
+    assert client.ping("u-1", "fail", rid=rid, body="Job x failed: BackoffLimitExceeded")
+    assert client.ping("u-1", "success")
+    sent, plain = transport.requests
+    assert sent.method == "POST"
+    assert sent.url == f"http://hb.test/ping/u-1/fail?rid={rid}"
+    assert sent.body == b"Job x failed: BackoffLimitExceeded"
+    assert "X-Api-Key" not in sent.headers
+    assert sent.headers["User-Agent"] == "heartbeat-operator"
+    assert plain.url == "http://hb.test/ping/u-1"
+
+
+def test_ping_of_a_missing_check_and_server_trouble() -> None:
+    client, _ = client_with(respond(404))
+    assert client.ping("u-1", "start") is False
+    client, _ = client_with(respond(503, None, **{"Retry-After": "3"}))
+    with pytest.raises(PingServerUnavailable) as info:
+        client.ping("u-1", "start")
+    assert info.value.delay == 3
+    client, _ = client_with(respond(400))
+    with pytest.raises(PingServerRejected):
+        client.ping("u-1", "start", rid="not-a-uuid")
+
+
+def test_pings_lists_the_ping_log() -> None:
+    client, transport = client_with(respond(200, {"pings": [{"type": "start", "rid": "r"}]}))
+    assert client.pings("u-1") == [{"type": "start", "rid": "r"}]
+    assert transport.requests[0].url == "http://hb.test/api/v3/checks/u-1/pings/"
+    client, _ = client_with(respond(404))
+    assert client.pings("u-1") == []

@@ -209,12 +209,14 @@ topologySpreadConstraints:
   resources: [heartbeatchecks/finalizers, alertchannels/finalizers]
   verbs: [update]
 # Annotated CronJobs and their Jobs: the second signal source (start, success, failure).
+# CronJobs are only read; a Job gets the ledger annotation heartbeat.dev/reported (patch).
 - apiGroups: [batch]
   resources: [cronjobs]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch]
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, watch]
+  verbs: [get, list, watch, patch]
+# Generated HeartbeatChecks are owned by their CronJob (blockOwnerDeletion needs this).
 - apiGroups: [batch]
   resources: [cronjobs/finalizers]
   verbs: [update]
@@ -233,8 +235,9 @@ topologySpreadConstraints:
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch, create, patch]
-# Kubernetes Events for flips, registrations and errors (Kopf posts core v1 Events).
+# Kubernetes Events for flips, registrations and errors (Kopf posts core v1 Events); the
+# CronJob controller's Events (MissSchedule, JobAlreadyActive, ...) are watched.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [list, watch, create, patch]
 {{- end }}
