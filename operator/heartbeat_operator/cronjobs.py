@@ -390,6 +390,8 @@ def desired_spec(cronjob: Mapping[str, Any], settings: Settings, *,
     # Suspended: paused, and (manualResume) a Job still running meanwhile does not resume it.
     out["paused"] = bool(cj_spec.get("suspend", False))
     out["manualResume"] = True
+    # A CronJob that never runs after it was annotated (or resumed) must be noticed too.
+    out["expectFirstPing"] = True
     out["deletionPolicy"] = settings.deletion_policy
     return out
 

@@ -72,6 +72,7 @@ class CheckSpec:
     alert_on_late: bool = False
     repeat_every: int = 0
     failure_threshold: int = 1
+    expect_first_ping: bool = False
     deletion_policy: str = constants.DELETE
 
     @property
@@ -176,6 +177,7 @@ def parse_check_spec(spec: Mapping[str, Any]) -> CheckSpec:
         alert_on_late=bool(spec.get("alertOnLate", False)),
         repeat_every=repeat_every,
         failure_threshold=threshold,
+        expect_first_ping=bool(spec.get("expectFirstPing", False)),
         deletion_policy=policy,
     )
 
@@ -216,6 +218,7 @@ def check_payload(spec: CheckSpec, *, namespace: str, name: str,
         "alert_on_late": spec.alert_on_late,
         "repeat_every": spec.repeat_every,
         "fail_threshold": spec.failure_threshold,
+        "expect_first_ping": spec.expect_first_ping,
     }
     if spec.schedule:
         payload["schedule"] = spec.schedule

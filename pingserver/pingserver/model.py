@@ -33,6 +33,9 @@ CONFIG_FIELDS: dict[str, type] = {
     "alert_on_late": bool,  # alert when the grace period starts (healthchecks #377)
     "repeat_every": int,  # seconds between repeated down alerts; 0 = off (#510)
     "fail_threshold": int,  # consecutive failure signals before down (#525)
+    # A never-pinged check runs its schedule from creation (or resume): a job that never
+    # starts at all goes late and down, instead of staying "new" forever as in healthchecks.
+    "expect_first_ping": bool,
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -57,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "alert_on_late": False,
     "repeat_every": 0,
     "fail_threshold": 1,
+    "expect_first_ping": False,
 }
 
 
@@ -148,7 +152,7 @@ class Check:
     def effective_status(self, now_ms: int) -> str:
         """The state at `now_ms`, even if the sweeper has not acted yet (as healthchecks
         computes grace on read)."""
-        if self.status in ("up", "late"):
+        if self.status in ("new", "up", "late"):
             if self.down_at and now_ms >= self.down_at:
                 return "down"
             if self.grace_start and now_ms >= self.grace_start:
@@ -157,7 +161,7 @@ class Check:
 
     def next_deadline(self) -> int:
         """When the check next changes state without a signal (0 = never)."""
-        if self.status == "up":
+        if self.status in ("new", "up"):
             return self.grace_start
         if self.status == "late":
             return self.down_at

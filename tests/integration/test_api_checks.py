@@ -303,3 +303,13 @@ async def test_notification_log(pingserver: PingServer, project: ProjectKeys,
     ro = Api(pingserver.url, project.api_key_readonly)
     assert ro.get(f"/checks/{uid}/notifications/").status_code == 401
     assert api.with_version(1).get(f"/checks/{uid}/notifications/").status_code == 404
+
+
+def test_expect_first_ping_gives_a_new_check_a_deadline(api: Api) -> None:
+    plain = api.create(name="plain", timeout=3600, grace=60)
+    assert (plain["expect_first_ping"], plain["next_ping"]) == (False, None)
+    strict = api.create(name="strict", timeout=3600, grace=60, expect_first_ping=True)
+    assert strict["expect_first_ping"] is True and strict["status"] == "new"
+    assert strict["next_ping"] is not None  # creation + 1 hour
+    updated = api.post(f"/checks/{plain['uuid']}", {"expect_first_ping": True}).json()
+    assert updated["next_ping"] is not None

@@ -191,3 +191,33 @@ async def test_no_reminder_right_after_a_late_detected_down(estore: Store,
     assert reasons == ["success", "timeout"]  # the down alert, and no reminder yet
     check = await estore.get_check(uuid)
     assert check is not None and int(check.raw["next_repeat"]) >= before + 60_000
+
+
+async def test_expect_first_ping_runs_the_schedule_from_creation(estore: Store) -> None:
+    project = await estore.create_project("s")
+    quiet = await make_check(estore, project)
+    strict = await make_check(estore, project, expect_first_ping=True)
+    assert await estore.r.zscore(keys.due_key(keys.shard_of(quiet)), quiet) is None
+    check = await estore.get_check(strict)
+    assert check is not None and check.status == "new"
+    assert check.grace_start == check.created + 60_000
+    assert check.next_deadline() == check.grace_start
+    assert check.effective_status(check.created + 61_000) == "late"
+
+    # The job never ran: two minutes later the sweeper turns it down (no ping needed).
+    shard = keys.shard_of(strict)
+    await estore.sweep(shard, check.created + 200_000, 100, 30_000)
+    check = await estore.get_check(strict)
+    assert check is not None and check.status == "down"
+    flips = [e for e in await events(estore) if e["check"] == strict]
+    assert [(f["old"], f["new"], f["reason"], int(f["ts"])) for f in flips] == [
+        ("new", "down", "timeout", check.created + 120_000)]
+
+    # Paused and resumed: expected again, counted from the resume.
+    await estore.set_paused(strict, True)
+    await estore.set_paused(strict, False)
+    check = await estore.get_check(strict)
+    assert check is not None and check.status == "new"
+    resumed = int(check.raw["expect_since"])
+    assert check.grace_start == resumed + 60_000
+    assert await estore.r.zscore(keys.due_key(shard), strict) == resumed + 60_000

@@ -208,7 +208,7 @@ def test_desired_spec_defaults() -> None:
     spec = cronjobs.desired_spec(cronjob(), Settings(monitored=True), default_tz="UTC")
     assert spec == {"schedule": "0 3 * * *", "timeZone": "Europe/Berlin", "grace": "1h",
                     "maxRuntime": "0s", "description": "CronJob ns/backup", "paused": False,
-                    "manualResume": True, "deletionPolicy": "Delete"}
+                    "manualResume": True, "expectFirstPing": True, "deletionPolicy": "Delete"}
 
 
 def test_desired_spec_from_annotations_and_the_job() -> None:
@@ -221,7 +221,7 @@ def test_desired_spec_from_annotations_and_the_job() -> None:
     assert spec == {"schedule": "0 * * * *", "timeZone": "Asia/Tokyo", "grace": "5m",
                     "maxRuntime": "2m", "channels": ["ops"], "tags": ["a"],
                     "description": "d", "paused": True, "manualResume": True,
-                    "deletionPolicy": "Retain"}
+                    "expectFirstPing": True, "deletionPolicy": "Retain"}
 
 
 @pytest.mark.parametrize(("deadline", "runtime"), [

@@ -109,6 +109,7 @@ def test_payload_for_a_period_check() -> None:
         "filter_http_body": True, "filter_default_fail": True, "start_kw": "begin",
         "success_kw": "ok,done", "failure_kw": "ERROR", "max_runtime": 3600,
         "alert_on_late": True, "repeat_every": 1800, "fail_threshold": 3, "timeout": 600,
+        "expect_first_ping": False,
     }
 
 
@@ -126,7 +127,7 @@ def test_payload_holds_only_fields_the_api_accepts() -> None:
     accepted = {"name", "slug", "tags", "desc", "timeout", "grace", "tz", "schedule",
                 "manual_resume", "methods", "channels", "start_kw", "success_kw", "failure_kw",
                 "filter_http_body", "filter_default_fail", "max_runtime", "alert_on_late",
-                "repeat_every", "fail_threshold"}
+                "repeat_every", "fail_threshold", "expect_first_ping"}
     for body in ({"period": "5m"}, {"schedule": "@hourly"}):
         payload = spec.check_payload(spec.parse_check_spec(body), namespace="n", name="x",
                                      channel_ids=["a"])

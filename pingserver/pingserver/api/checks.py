@@ -40,6 +40,7 @@ DIRECT_FIELDS = (
     "name", "slug", "tags", "desc", "grace", "tz", "manual_resume", "methods", "start_kw",
     "success_kw", "failure_kw", "filter_subject", "filter_body", "filter_http_body",
     "filter_default_fail", "max_runtime", "alert_on_late", "repeat_every", "fail_threshold",
+    "expect_first_ping",
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {

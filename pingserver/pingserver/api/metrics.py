@@ -48,7 +48,7 @@ def effective_state(row: dict[str, str | None], now_ms: int) -> str:
     """Late and down as soon as the deadline passed, even before the sweeper acts (the
     rule of model.Check.effective_status, on the few fields the scrape reads)."""
     status = row.get("status") or "new"
-    if status in ("up", "late"):
+    if status in ("new", "up", "late"):
         down_at, grace_start = int(row.get("down_at") or 0), int(row.get("grace_start") or 0)
         if down_at and now_ms >= down_at:
             return "down"

@@ -118,6 +118,8 @@ class CheckSpec(StrictSpec):
     repeat_every: int | None = Field(None, description="0 = off; else " + DURATION,
                                      json_schema_extra=OPTIONAL_PERIOD_SCHEMA)
     fail_threshold: int | None = Field(None, ge=1, le=100)
+    expect_first_ping: bool | None = Field(
+        None, description="run the schedule from creation: a check never pinged goes down")
 
     @field_validator("timeout", "grace")
     @classmethod
@@ -211,6 +213,7 @@ class CheckOut(BaseModel):
     alert_on_late: bool
     repeat_every: int
     fail_threshold: int
+    expect_first_ping: bool
     last_duration: int | None = None
     timeout: int | None = None
     schedule: str | None = None

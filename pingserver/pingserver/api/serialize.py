@@ -92,6 +92,7 @@ def check_json(check: Check, view: View) -> dict[str, Any]:
         "alert_on_late": config["alert_on_late"],
         "repeat_every": config["repeat_every"],
         "fail_threshold": config["fail_threshold"],
+        "expect_first_ping": config["expect_first_ping"],
     }
     if check.last_duration:
         result["last_duration"] = check.last_duration // 1000

@@ -44,8 +44,13 @@ end
 -- Grace start and down time follow the last ping: a period for simple checks, the first
 -- precomputed tick after it for cron and OnCalendar checks.
 local function reschedule(ck)
-  local f = redis.call('HMGET', ck, 'kind', 'timeout', 'grace', 'last_ping', 'ticks', 'ticks_final')
+  local f = redis.call('HMGET', ck, 'kind', 'timeout', 'grace', 'last_ping', 'ticks', 'ticks_final',
+    'expect_first_ping', 'expect_since', 'created')
   local last = num(f[4])
+  if last == 0 and f[7] == '1' then
+    -- Never pinged, but expected: the schedule runs from creation (or the last resume).
+    last = num(f[8]) > 0 and num(f[8]) or num(f[9])
+  end
   if last == 0 then
     redis.call('HSET', ck, 'grace_start', 0, 'down_at', 0, 'needs_eval', 0)
     return
@@ -84,8 +89,8 @@ local function rescore(ck, runs, due, uuid, now)
   end
   if f[4] == '1' then
     consider(now)
-  elseif status == 'up' then
-    consider(num(f[2]))
+  elseif status == 'up' or status == 'new' then
+    consider(num(f[2])) -- a new check has a grace start only with expect_first_ping
   elseif status == 'late' then
     consider(num(f[3]))
   elseif status == 'down' and num(f[8]) > 0 then

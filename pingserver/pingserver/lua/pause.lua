@@ -15,7 +15,8 @@ local new = op == 'pause' and 'paused' or 'new'
 redis.call('DEL', runs)
 redis.call('HSET', ck, 'last_start', 0, 'fail_streak', 0)
 if op == 'resume' then
-  redis.call('HSET', ck, 'last_ping', 0)
+  -- expect_first_ping counts from here, so the catch-up run after a resume is on time.
+  redis.call('HSET', ck, 'last_ping', 0, 'expect_since', now)
 end
 if status ~= new then
   flip(ck, flips, events, uuid, status, new, now, op, '', 0, now)

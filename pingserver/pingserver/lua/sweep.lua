@@ -55,11 +55,11 @@ for i = 1, #items, 2 do
       end
     end
     local gs, da = num(f[2]), num(f[3])
-    if status == 'up' and gs > 0 and gs <= now then
+    if (status == 'up' or status == 'new') and gs > 0 and gs <= now then
       if da > 0 and da <= now then
-        flipped(ck, flips, uuid, 'up', 'down', da, 'timeout', '')
+        flipped(ck, flips, uuid, status, 'down', da, 'timeout', '')
       else
-        flipped(ck, flips, uuid, 'up', 'late', gs, 'late', '')
+        flipped(ck, flips, uuid, status, 'late', gs, 'late', '')
       end
     elseif status == 'late' and da > 0 and da <= now then
       flipped(ck, flips, uuid, 'late', 'down', da, 'timeout', '')
