@@ -75,9 +75,13 @@ class Bench:
             for i in range(start, min(count, start + CHUNK)):
                 uuid, badge = str(uuidlib.uuid4()), str(uuidlib.uuid4())
                 slug = f"{prefix}-{i}"
-                fields = {**DEFAULTS, "project": self.project, "badge_key": badge,
-                          "name": slug, "slug": slug, "timeout": timeout, "grace": grace,
-                          "channels": self.channel if channel(i) else ""}
+                # As save_check stores a new check: kind, timeout, grace, and what differs
+                # from the defaults.
+                fields = {"kind": DEFAULTS["kind"], "project": self.project,
+                          "badge_key": badge, "name": slug, "slug": slug, "timeout": timeout,
+                          "grace": grace}
+                if channel(i):
+                    fields["channels"] = self.channel
                 argv: list[str] = [uuid, str(now), "upsert"]
                 for name, value in fields.items():
                     argv += [name, encode(value)]
