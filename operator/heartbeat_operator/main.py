@@ -147,7 +147,9 @@ def check_upsert(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf
         patch.status.update(failure.status)
         _fail(body, failure, retry, ctx)
     patch.status.update(result.status)
-    if result.created:
+    # Also when an earlier attempt created the check but failed before its status was
+    # written: the retry sees "updated", and the object would never get this Event.
+    if result.created or not status.get("checkID"):
         kopf.event(body, type="Normal", reason=constants.REASON_REGISTERED,
                    message="check registered with the ping server")
     logger.info("check registered (%s)", "created" if result.created else "updated")

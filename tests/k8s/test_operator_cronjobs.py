@@ -94,7 +94,7 @@ def test_annotated_cronjob_gets_its_check_and_reports_runs_with_durations(
         "schedule": "0 0 * * *", "timeZone": "Europe/Berlin", "grace": "10m",
         "maxRuntime": "10m", "tags": ["prod", "db"],
         "description": "pg_dump of the orders database", "paused": False,
-        "manualResume": True, "deletionPolicy": "Delete"}
+        "manualResume": True, "expectFirstPing": True, "deletionPolicy": "Delete"}
     owner = check["metadata"]["ownerReferences"]
     assert [(o["kind"], o["name"], o["uid"], o["controller"]) for o in owner] == [
         ("CronJob", "backup", cron.metadata.uid, True)]
