@@ -79,16 +79,20 @@ def list_objects(plural: str, namespace: str | None = None) -> list[dict[str, An
     return [dict(item) for item in _raw(response).get("items", [])]
 
 
-def get_object(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+def _read(call: Callable[..., Any], *args: Any) -> dict[str, Any] | None:
+    """One object as a plain dict, or None when it does not exist."""
     try:
-        response = _custom().get_namespaced_custom_object(
-            constants.GROUP, constants.VERSION, namespace, plural, name,
-            _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+        response = call(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
     except ApiException as exc:
         if exc.status == 404:
             return None
         raise
     return dict(_raw(response))
+
+
+def get_object(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    return _read(_custom().get_namespaced_custom_object, constants.GROUP, constants.VERSION,
+                 namespace, plural, name)
 
 
 def patch_status(plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
@@ -312,14 +316,7 @@ def _batch() -> client.BatchV1Api:
 
 
 def get_cronjob(namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        response = _batch().read_namespaced_cron_job(name, namespace, _preload_content=False,
-                                                     _request_timeout=REQUEST_TIMEOUT)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return dict(_raw(response))
+    return _read(_batch().read_namespaced_cron_job, name, namespace)
 
 
 def list_cronjobs(namespace: str) -> list[dict[str, Any]]:
@@ -329,14 +326,7 @@ def list_cronjobs(namespace: str) -> list[dict[str, Any]]:
 
 
 def get_job(namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        response = _batch().read_namespaced_job(name, namespace, _preload_content=False,
-                                                _request_timeout=REQUEST_TIMEOUT)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return dict(_raw(response))
+    return _read(_batch().read_namespaced_job, name, namespace)
 
 
 def annotate_job(namespace: str, name: str, uid: str, annotations: Mapping[str, str]) -> bool:
@@ -354,14 +344,7 @@ def annotate_job(namespace: str, name: str, uid: str, annotations: Mapping[str, 
 
 
 def get_namespace(name: str) -> dict[str, Any] | None:
-    try:
-        response = _core().read_namespace(name, _preload_content=False,
-                                          _request_timeout=REQUEST_TIMEOUT)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return dict(_raw(response))
+    return _read(_core().read_namespace, name)
 
 
 def list_job_pods(namespace: str, job_uid: str) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from heartbeat_operator.identity import check_uuid
 from pingserver.config import Settings
 from pingserver.store import Store, now_ms
 from tests.conftest import PingServer
-from tests.support.engine import EngineProcess
+from tests.support.engine import EngineProcess, terminate
 from tests.support.receivers import HttpReceiver
 from tests.support.redis_server import RedisServer, free_port
 
@@ -190,14 +189,7 @@ class OperatorProcess:
                  f"{needle!r} in the log of operator {self.name}")
 
     def stop(self, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return int(self.proc.returncode)
+        return terminate(self.proc, timeout)
 
 
 StartOperator = Callable[..., OperatorProcess]

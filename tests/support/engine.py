@@ -31,6 +31,18 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 ARTIFACTS = ROOT / "artifacts"
 
 
+def terminate(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """SIGTERM, wait up to `timeout`, then SIGKILL: the exit status of an `hb` process."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return int(proc.returncode)
+
+
 class EngineRedis:
     """A Redis for engine tests: `kind` is "single" or "cluster" (three masters)."""
 
@@ -124,14 +136,7 @@ class EngineProcess:
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait; the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return int(self.proc.returncode)
+        return terminate(self.proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL: no chance to finish or acknowledge anything."""
