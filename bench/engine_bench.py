@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from hb.localredis import RedisServer  # noqa: E402
 from pingserver import keys  # noqa: E402
 from pingserver.config import Settings  # noqa: E402
-from pingserver.model import DEFAULTS, encode  # noqa: E402
+from pingserver.model import DEFAULTS, stored  # noqa: E402
 from pingserver.store import Store, now_ms  # noqa: E402
 from tests.support.engine import EngineProcess  # noqa: E402
 from tests.support.receivers import HttpReceiver  # noqa: E402
@@ -62,7 +62,7 @@ class Bench:
         hook = await self.store.save_channel(project.id, "webhook", "bench", {
             "down": {"method": "POST", "url": receiver.url + "/hook/$CODE", "body": "$NAME"}})
         self.channel = hook["id"]
-        for name in ("configure", "ping"):
+        for name in ("configure", "ping", "slug"):
             self.shas[name] = await self.store.r.script_load(keys.script_source(name))
 
     async def populate(self, count: int, *, last_ping: Any, timeout: int, grace: int,
@@ -73,22 +73,21 @@ class Bench:
         for start in range(0, count, CHUNK):
             pipe = self.store.r.pipeline(transaction=False)
             for i in range(start, min(count, start + CHUNK)):
-                uuid, badge = str(uuidlib.uuid4()), str(uuidlib.uuid4())
+                uuid = str(uuidlib.uuid4())
                 slug = f"{prefix}-{i}"
                 # As save_check stores a new check: kind, timeout, grace, and what differs
                 # from the defaults.
-                fields = {"kind": DEFAULTS["kind"], "project": self.project,
-                          "badge_key": badge, "name": slug, "slug": slug, "timeout": timeout,
-                          "grace": grace}
+                fields = {"kind": DEFAULTS["kind"], "project": self.project, "name": slug,
+                          "slug": slug, "timeout": timeout, "grace": grace}
                 if channel(i):
                     fields["channels"] = self.channel
                 argv: list[str] = [uuid, str(now), "upsert"]
                 for name, value in fields.items():
-                    argv += [name, encode(value)]
+                    argv += [name, stored(name, value)]
                 pipe.evalsha(self.shas["configure"], 5, *keys.state_keys(uuid), *argv)
                 pipe.sadd(keys.project_checks_key(self.project), uuid)
-                pipe.sadd(keys.project_slug_key(self.project, slug), uuid)
-                pipe.set(keys.badge_key(badge), uuid)
+                pipe.evalsha(self.shas["slug"], 1, keys.project_slugs_key(self.project), uuid,
+                             "", slug)
                 pipe.evalsha(self.shas["ping"], 7, *keys.check_keys(uuid), uuid,
                              str(int(last_ping(i))), "success", "", "", "GET", "http",
                              "127.0.0.1", "bench", "", "100")
@@ -192,18 +191,14 @@ async def memory_phase(bench: Bench, n: int) -> list[str]:
         for u in sample:
             size += int(await bench.store.r.memory_usage(fn(u)) or 0)
         breakdown.append(f"{label} {size / len(sample):.0f}")
-    checks = [c for c in await bench.store.get_checks(sample)]
-    slug = badge = 0
-    for c in checks:
-        slug += int(await bench.store.r.memory_usage(
-            keys.project_slug_key(bench.project, str(c.config["slug"]))) or 0)
-        badge += int(await bench.store.r.memory_usage(keys.badge_key(c.badge_key)) or 0)
     due = 0
     for shard in range(keys.SHARDS):
-        due += int(await bench.store.r.memory_usage(keys.due_key(shard)) or 0)
-    project = int(await bench.store.r.memory_usage(keys.project_checks_key(bench.project)) or 0)
-    breakdown += [f"slug index {slug / len(checks):.0f}", f"badge key {badge / len(checks):.0f}",
-                  f"deadline sets {due / n:.0f}", f"project set {project / n:.0f}"]
+        due += int(await bench.store.r.memory_usage(keys.due_key(shard), samples=0) or 0)
+    shared = {"slug index": keys.project_slugs_key, "project set": keys.project_checks_key}
+    for label, fn in shared.items():
+        size = int(await bench.store.r.memory_usage(fn(bench.project), samples=0) or 0)
+        breakdown.append(f"{label} {size / n:.0f}")
+    breakdown.append(f"deadline sets {due / n:.0f}")
     print("  per check (MEMORY USAGE, sampled): " + ", ".join(breakdown)
           + f"; not counted: ping log with one ping {ping_bytes / len(sample):.0f}, "
           f"stream entries {stream_bytes / n:.0f} (kept 24 h)")

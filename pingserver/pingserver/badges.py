@@ -3,6 +3,10 @@
 A badge is 3-state (up, late, down) by default; a 2-state badge counts late checks as up.
 Project and tag badge URLs carry an 8-character HMAC of the tag keyed by the project's badge
 key, so they are public but cannot be guessed for other tags or projects.
+
+A check's badge URL carries its badge id: the check uuid encrypted with the server's badge
+cipher key (`check_badge_id`). Decrypting gives the uuid back, so no per-check key is stored,
+and the id reveals nothing of the uuid, which is the check's ping URL.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import uuid as uuidlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 FORMATS = ("svg", "json", "shields")
 ALL_TAGS = "*"
@@ -77,8 +84,27 @@ def tag_url(site_root: str, badge_key: str, secret: str, tag: str, fmt: str,
     return f"{site_root}/badge/{badge_key}/{sig}/{quote(tag, safe='*')}.{fmt}"
 
 
-def check_url(site_root: str, badge_key: str, fmt: str = "svg", states: int = 3) -> str:
-    return f"{site_root}/b/{states}/{badge_key}.{fmt}"
+def _aes(key: bytes) -> Cipher[modes.ECB]:
+    # One AES block is exactly one UUID: a keyed permutation of UUIDs. ECB's weakness (equal
+    # blocks encrypt equally) does not apply to a single block, and the id must be stable.
+    return Cipher(algorithms.AES(key), modes.ECB())
+
+
+def check_badge_id(key: bytes, check_uuid: str) -> str:
+    """A check's public badge id, shaped as a UUID like healthchecks' badge keys."""
+    enc = _aes(key).encryptor()
+    return str(uuidlib.UUID(bytes=enc.update(uuidlib.UUID(check_uuid).bytes) + enc.finalize()))
+
+
+def check_of_badge_id(key: bytes, badge_id: str) -> str:
+    """The check uuid a badge id stands for. A forged or mistyped id decrypts to a random
+    uuid that no check has, so the caller's lookup answers 404 for it."""
+    dec = _aes(key).decryptor()
+    return str(uuidlib.UUID(bytes=dec.update(uuidlib.UUID(badge_id).bytes) + dec.finalize()))
+
+
+def check_url(site_root: str, badge_id: str, fmt: str = "svg", states: int = 3) -> str:
+    return f"{site_root}/b/{states}/{badge_id}.{fmt}"
 
 
 def tag_urls(site_root: str, badge_key: str, secret: str, tag: str) -> dict[str, str]:

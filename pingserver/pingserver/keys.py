@@ -10,23 +10,35 @@ Per shard N (tag `{N}`):
   hb:{N}:p:<uuid>   list    ping log, newest first, JSON entries, capped
   hb:{N}:b:<uuid>   hash    ping number -> body
   hb:{N}:r:<uuid>   hash    open runs: rid ('_' when none) -> start time
-  hb:{N}:f:<uuid>   zset    flip history (JSON, scored by flip time), 93 days
+  hb:{N}:f:<uuid>   zset    flip history ("seq|old|new|reason|rid|downtime", scored by
+                            flip time), 93 days
   hb:{N}:n:<uuid>   list    notification log (JSON), capped
   hb:{N}:due        zset    check uuid -> next moment the sweeper must look at it
   hb:{N}:events     stream  flips and repeat reminders, read by the notifier group
 
 Global (one key each, any slot):
-  hb:project:<pid>              hash  name, ping_key, badge_key, created
+  hb:project:<pid>              hash  name, ping_key, badge_key, badge_secret, created
   hb:projects                   set   project ids
   hb:apikey:<sha256 of key>     str   "<pid>:rw" or "<pid>:ro"
   hb:pingkey:<ping key>         str   project id
   hb:project:<pid>:checks       set   check uuids
-  hb:project:<pid>:slug:<slug>  set   check uuids with that slug (slugs are not unique)
+  hb:project:<pid>:slugs        hash  slug -> uuids of the checks with that slug, sorted and
+                                      comma-separated (slugs are not unique; slug.lua)
+  hb:project:<pid>:slugcreate:<slug>  str  lock held for a moment by `?create=1`
   hb:project:<pid>:channels     set   channel ids
   hb:channel:<id>               hash  kind, name, config (JSON), status of deliveries
-  hb:badge:<badge key>          str   check uuid
   hb:projectbadge:<badge key>   str   project id (project and tag badges)
+  hb:badgecipher                str   the key that turns a check uuid into its badge id and
+                                      back (badges.check_badge_id): no per-check badge key
   hb:deadletter                 list  deliveries that failed for good (JSON), capped
+
+Memory (target: at most 1 KB per check without ping history): every Redis key costs about
+100 bytes besides its value, so a check has only the keys that must be its own (hash, flip
+history, ping log; runs and bodies only while it has some) and is otherwise an entry in shared
+keys (deadline set, project set, slug hash); nothing per check is needed for its badge. The
+check hash stays a listpack (short values, few fields) and stores no config field at its
+default (model.stored) and no runtime field that is 0 (hset_nz in common.lua): a missing
+field reads as its default or 0.
 """
 
 from __future__ import annotations
@@ -101,6 +113,7 @@ def all_check_keys(uuid: str) -> list[str]:
 
 PROJECTS = "hb:projects"
 DEADLETTER = "hb:deadletter"
+BADGE_CIPHER = "hb:badgecipher"
 
 
 def project_key(pid: str) -> str:
@@ -111,8 +124,8 @@ def project_checks_key(pid: str) -> str:
     return f"hb:project:{pid}:checks"
 
 
-def project_slug_key(pid: str, slug: str) -> str:
-    return f"hb:project:{pid}:slug:{slug}"
+def project_slugs_key(pid: str) -> str:
+    return f"hb:project:{pid}:slugs"
 
 
 def project_channels_key(pid: str) -> str:
@@ -129,10 +142,6 @@ def pingkey_key(ping_key: str) -> str:
 
 def channel_key(channel_id: str) -> str:
     return f"hb:channel:{channel_id}"
-
-
-def badge_key(badge: str) -> str:
-    return f"hb:badge:{badge}"
 
 
 def project_badge_key(badge: str) -> str:

@@ -64,11 +64,23 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# The Lua scripts read these without defaults of their own, so every check stores them.
+ALWAYS_STORED = ("kind", "timeout", "grace")
+
+
 def encode(value: Any) -> str:
     """How a config value is written to Redis."""
     if isinstance(value, bool):
         return "1" if value else "0"
     return str(value)
+
+
+def stored(name: str, value: Any) -> str:
+    """A config value as configure.lua takes it: '' for a default, which deletes the field.
+    A missing field reads as its default (Check.from_hash), and fewer fields use less memory."""
+    if name in DEFAULTS and name not in ALWAYS_STORED and value == DEFAULTS[name]:
+        return ""
+    return encode(value)
 
 
 def _int(raw: dict[str, str], key: str) -> int:
@@ -94,7 +106,6 @@ class Check:
     down_at: int
     down_since: int
     last_flip: int
-    badge_key: str
     version: int
     raw: dict[str, str] = field(repr=False, default_factory=dict)
 
@@ -127,7 +138,6 @@ class Check:
             down_at=_int(raw, "down_at"),
             down_since=_int(raw, "down_since"),
             last_flip=_int(raw, "last_flip"),
-            badge_key=raw.get("badge_key", ""),
             version=_int(raw, "version"),
             raw=raw,
         )

@@ -19,9 +19,9 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from pingserver import keys, schedules
+from pingserver import badges, keys, schedules
 from pingserver.config import Settings
-from pingserver.model import DEFAULTS, Check, encode
+from pingserver.model import ALWAYS_STORED, DEFAULTS, Check, stored
 from pingserver.resp import PipelinedConnection
 
 AnyRedis = Redis | RedisCluster
@@ -216,7 +216,8 @@ class Store:
         return sorted(checks, key=lambda c: (c.created, c.uuid))
 
     async def uuids_by_slug(self, pid: str, slug: str) -> list[str]:
-        return sorted(await self.r.smembers(keys.project_slug_key(pid, slug)))
+        joined = await self.r.hget(keys.project_slugs_key(pid), slug)
+        return joined.split(",") if joined else []
 
     async def save_check(self, pid: str, config: dict[str, Any], *, uuid: str | None = None,
                          create: bool = True) -> tuple[Check, bool] | None:
@@ -230,12 +231,8 @@ class Store:
             return None
         fields: dict[str, Any] = {}
         if existing is None:
-            # Only what the Lua scripts need and what differs from the defaults is stored:
-            # a missing field reads as its default (Check.from_hash), which saves memory.
-            fields = {name: DEFAULTS[name] for name in ("kind", "timeout", "grace")}
+            fields = {name: DEFAULTS[name] for name in ALWAYS_STORED}
             fields["project"] = pid
-            fields["badge_key"] = str(uuidlib.uuid4())
-            config = {k: v for k, v in config.items() if k not in DEFAULTS or v != DEFAULTS[k]}
         fields.update(config)
         merged = {**DEFAULTS, **(existing.config if existing else {}), **fields}
         if merged.get("kind") in ("cron", "oncalendar"):
@@ -245,26 +242,19 @@ class Store:
             fields["ticks_final"] = len(ticks) < schedules.TICKS_AHEAD
         argv: list[str] = [check_id, str(now_ms()), "upsert"]
         for name, value in fields.items():
-            argv += [name, encode(value)]
+            argv += [name, stored(name, value)]
         result = await self.script("configure")(keys=keys.state_keys(check_id), args=argv)
         created = bool(result[0] == 1)
-        await self._index(pid, check_id, existing.config["slug"] if existing else None,
-                          str(merged["slug"]), str(fields.get("badge_key", "")))
+        await self.r.sadd(keys.project_checks_key(pid), check_id)
+        await self._move_slug(pid, check_id, existing.config["slug"] if existing else "",
+                              str(merged["slug"]))
         check = await self.get_check(check_id)
         assert check is not None
         return check, created
 
-    async def _index(self, pid: str, uuid: str, old_slug: str | None, slug: str,
-                     badge: str) -> None:
-        pipe = self.r.pipeline(transaction=False)
-        pipe.sadd(keys.project_checks_key(pid), uuid)
-        if old_slug is not None and old_slug != slug and old_slug:
-            pipe.srem(keys.project_slug_key(pid, old_slug), uuid)
-        if slug:
-            pipe.sadd(keys.project_slug_key(pid, slug), uuid)
-        if badge:
-            pipe.set(keys.badge_key(badge), uuid)
-        await pipe.execute()
+    async def _move_slug(self, pid: str, uuid: str, leave: str, join: str) -> None:
+        """Update the slug index ('' = no slug); see slug.lua."""
+        await self.script("slug")(keys=[keys.project_slugs_key(pid)], args=[uuid, leave, join])
 
     async def create_by_slug(self, pid: str, slug: str,
                              config: dict[str, Any]) -> tuple[list[str], bool]:
@@ -295,13 +285,8 @@ class Store:
 
     async def delete_check(self, check: Check) -> None:
         # Indexes first, so that a ping by slug cannot find a half-deleted check.
-        pipe = self.r.pipeline(transaction=False)
-        pipe.srem(keys.project_checks_key(check.project), check.uuid)
-        if check.config["slug"]:
-            pipe.srem(keys.project_slug_key(check.project, str(check.config["slug"])), check.uuid)
-        if check.badge_key:
-            pipe.delete(keys.badge_key(check.badge_key))
-        await pipe.execute()
+        await self.r.srem(keys.project_checks_key(check.project), check.uuid)
+        await self._move_slug(check.project, check.uuid, str(check.config["slug"]), "")
         shard = keys.shard_of(check.uuid)
         pipe = self.r.pipeline(transaction=False)
         pipe.zrem(keys.due_key(shard), check.uuid)
@@ -316,9 +301,18 @@ class Store:
                                             args=[uuid, str(now_ms()), op])
         return int(result)
 
-    async def check_by_badge(self, badge: str) -> Check | None:
-        uuid = await self.r.get(keys.badge_key(badge))
-        return await self.get_check(uuid) if uuid else None
+    async def badge_cipher_key(self) -> bytes:
+        """The key of per-check badge ids (badges.check_badge_id), made on first use. Read
+        from Redis every time, so that all server processes always agree on it."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.set(keys.BADGE_CIPHER, secrets.token_hex(16), nx=True)
+        pipe.get(keys.BADGE_CIPHER)
+        _, key = await pipe.execute()
+        return bytes.fromhex(key)
+
+    async def check_by_badge_id(self, badge_id: str) -> Check | None:
+        return await self.get_check(badges.check_of_badge_id(await self.badge_cipher_key(),
+                                                             badge_id))
 
     # Pings -------------------------------------------------------------------------------
 

@@ -111,6 +111,25 @@ async def test_check_badges(board: tuple[Api, dict[str, Any]], pingserver: PingS
         assert requests.get(bad, timeout=10).status_code == 404
 
 
+async def test_check_badge_ids(board: tuple[Api, dict[str, Any]], pingserver: PingServer,
+                               store: Store) -> None:
+    api, _ = board
+    check = next(c for c in api.checks() if c["name"] == "up")
+    url = check["badge_url"]
+    badge_id = url.rsplit("/", 1)[1].removesuffix(".svg")
+    # The badge id is not the uuid, which would let anyone who sees the badge ping the check.
+    assert check["uuid"] not in url
+    assert badge_id == badges.check_badge_id(await store.badge_cipher_key(), check["uuid"])
+    assert "up: up" in fetch(url).text
+    flipped = badge_id[:-1] + ("0" if badge_id[-1] != "0" else "1")
+    for forged in (url.replace(badge_id, flipped), url.replace(badge_id, check["uuid"]),
+                   url.replace(badge_id, badges.check_badge_id(bytes(16), check["uuid"]))):
+        resp = requests.get(forged, timeout=10)
+        assert (resp.status_code, resp.json()) == (404, {"error": "not found"}), forged
+    assert api.delete(f"/checks/{check['uuid']}").status_code == 200
+    assert requests.get(url, timeout=10).status_code == 404
+
+
 def test_badge_label_is_escaped(pingserver: PingServer, keys: ProjectKeys) -> None:
     api = Api(pingserver.url, keys.api_key)
     check = api.create(name='<script>alert("x")</script>&')

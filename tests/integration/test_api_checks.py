@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from pingserver import keys as redis_keys
 from pingserver.config import Settings
 from pingserver.store import ProjectKeys, Store, now_ms
 from tests.conftest import PingServer
@@ -206,6 +207,24 @@ def test_partial_update(api: Api) -> None:
     assert (oncalendar["schedule"], oncalendar["tz"]) == ("Mon *-*-* 09:00", "Europe/Riga")
     simple = api.post(f"/checks/{uid}", {"timeout": 900}).json()
     assert simple["timeout"] == 900 and "schedule" not in simple
+
+
+async def test_defaults_and_zeros_are_not_stored(api: Api, store: Store) -> None:
+    """A check hash holds only what differs from the defaults (memory per check)."""
+    uid = api.create(name="job", tags="a", desc="", max_runtime=300, timeout=60)["uuid"]
+    fields = set(await store.r.hkeys(redis_keys.check_key(uid)))
+    assert {"tags", "max_runtime", "timeout", "grace", "kind"} <= fields
+    assert "desc" not in fields
+    updated = api.post(f"/checks/{uid}", {"tags": "", "max_runtime": 0}).json()
+    assert (updated["tags"], updated["max_runtime"]) == ("", 0)
+    fields = set(await store.r.hkeys(redis_keys.check_key(uid)))
+    assert not fields & {"tags", "max_runtime"}
+    await store.ping(uid, "start")
+    await store.ping(uid, "fail")
+    await store.ping(uid, "success")
+    fields = set(await store.r.hkeys(redis_keys.check_key(uid)))
+    assert not fields & {"last_start", "fail_streak", "needs_eval", "down_since", "next_repeat"}
+    assert api.check(uid)["status"] == "up" and api.check(uid)["n_pings"] == 3
 
 
 def test_update_keeps_channels_unless_given(api: Api) -> None:

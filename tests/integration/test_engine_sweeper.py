@@ -162,9 +162,22 @@ async def test_cron_ticks_are_recomputed_under_a_lease(estore: Store,
 
     await Sweeper(estore, settings_).retick([uuid])
     check = await estore.get_check(uuid)
-    assert check is not None and check.raw["needs_eval"] == "0"
+    assert check is not None and "needs_eval" not in check.raw  # 0: not stored
     assert check.grace_start == schedules.ticks_after("*/5 * * * *", "UTC", pinged)[0]
     assert int(await estore.r.zscore(keys.due_key(shard), uuid)) == check.grace_start
+
+
+async def test_retick_of_the_default_schedule(estore: Store, settings_: Settings) -> None:
+    # "* * * * *" and "UTC" are the defaults, which the check hash does not store.
+    project = await estore.create_project("s")
+    uuid = await make_check(estore, project, kind="cron", schedule="* * * * *", tz="UTC")
+    await estore.r.hset(keys.check_key(uuid), mapping={"ticks": "1000", "ticks_final": "0"})
+    pinged = now_ms()
+    await estore.ping(uuid, "success", at=pinged)
+    await Sweeper(estore, settings_).retick([uuid])
+    check = await estore.get_check(uuid)
+    assert check is not None and "schedule" not in check.raw
+    assert check.grace_start == schedules.ticks_after("* * * * *", "UTC", pinged)[0]
 
 
 async def test_retick_loses_to_a_concurrent_ping(estore: Store, settings_: Settings) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid as uuidlib
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -49,6 +51,21 @@ def test_urls() -> None:
     assert set(urls) == {"svg", "svg3", "json", "json3", "shields", "shields3"}
     assert urls["svg3"].endswith(f"/{badges.signature(KEY, 'db')}/db.svg")
     assert urls["shields"].endswith("-2/db.shields")
+
+
+def test_check_badge_id_hides_the_uuid_and_decrypts_back() -> None:
+    key, other_key = bytes(16), bytes(range(16))
+    uuid = str(uuidlib.uuid4())
+    badge_id = badges.check_badge_id(key, uuid)
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", badge_id)
+    assert badge_id != uuid and badge_id == badges.check_badge_id(key, uuid.upper())
+    assert badges.check_of_badge_id(key, badge_id) == uuid
+    assert badges.check_of_badge_id(key, badge_id.upper()) == uuid
+    assert badges.check_badge_id(other_key, uuid) != badge_id
+    # One changed digit, or another key: some other uuid, which no check has.
+    tampered = badge_id[:-1] + ("0" if badge_id[-1] != "0" else "1")
+    assert badges.check_of_badge_id(key, tampered) != uuid
+    assert badges.check_of_badge_id(other_key, badge_id) != uuid
 
 
 @pytest.mark.parametrize(("statuses", "states", "expected"), [

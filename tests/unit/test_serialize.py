@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pingserver import badges
 from pingserver.api import schemas
 from pingserver.api.auth import parse_json
 from pingserver.api.errors import ApiError, validate
@@ -25,16 +26,18 @@ from pingserver.model import Check
 UUID = "6c2f6b1e-7c55-4e0b-9d39-6f0c4c1a2b3d"
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 SITE = "https://hb.example"
+BADGE_CIPHER_KEY = bytes(range(16))
 
 
 def make(**raw: str) -> Check:
-    base = {"project": "p", "status": "new", "name": "job", "badge_key": "bk", "kind": "simple",
-            "timeout": "60", "grace": "30"}
+    base = {"project": "p", "status": "new", "name": "job", "kind": "simple", "timeout": "60",
+            "grace": "30"}
     return Check.from_hash(UUID, {**base, **raw})
 
 
 def view(version: int = 3, readonly: bool = False, now: int = T0) -> View:
-    return View(version=version, readonly=readonly, site_root=SITE, now_ms=now)
+    return View(version=version, readonly=readonly, site_root=SITE, now_ms=now,
+                badge_cipher_key=BADGE_CIPHER_KEY)
 
 
 def test_iso_drops_microseconds_and_zero_is_never() -> None:
@@ -75,7 +78,8 @@ def test_read_write_view_has_urls_and_channels() -> None:
     assert data["pause_url"] == f"{SITE}/api/v2/checks/{UUID}/pause"
     assert data["resume_url"] == f"{SITE}/api/v2/checks/{UUID}/resume"
     assert data["channels"] == "c1,c2"
-    assert data["badge_url"] == f"{SITE}/b/3/bk.svg"
+    badge_id = badges.check_badge_id(BADGE_CIPHER_KEY, UUID)
+    assert data["badge_url"] == f"{SITE}/b/3/{badge_id}.svg"
     assert (data["last_ping"], data["next_ping"]) == (iso(T0), iso(T0 + 60_000))
     assert data["last_duration"] == 61
     assert (data["timeout"], data["grace"], data["tags"]) == (60, 30, "a b")

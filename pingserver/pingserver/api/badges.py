@@ -48,8 +48,8 @@ def render(fmt: str, label: str, summary: badges.Summary) -> Response:
                    responses=BADGE_RESPONSES)
 async def check_badge(store: StoreDep, states: str, filename: str) -> Response:
     """One check's badge: `states` is 2 (late counts as up) or 3."""
-    badge_key, fmt = split_name(filename)
-    check = await store.check_by_badge(badge_key) if UUID_RE.match(badge_key) else None
+    badge_id, fmt = split_name(filename)
+    check = await store.check_by_badge_id(badge_id) if UUID_RE.match(badge_id) else None
     if states not in ("2", "3") or check is None:
         raise not_found()
     summary = badges.summarize([check.effective_status(now_ms())], int(states))

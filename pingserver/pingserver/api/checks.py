@@ -48,9 +48,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def view(auth: Auth, version: int, settings: Settings) -> View:
+async def view(store: Store, auth: Auth, version: int, settings: Settings) -> View:
     return View(version=version, readonly=auth.readonly, site_root=settings.site_root,
-                now_ms=now_ms())
+                now_ms=now_ms(), badge_cipher_key=await store.badge_cipher_key())
 
 
 def limits(settings: Settings) -> schemas.Limits:
@@ -166,7 +166,7 @@ async def list_checks(store: StoreDep, settings: SettingsDep, auth: ReadAuth, ve
                       slug: str | None = None) -> JSONResponse:
     """The project's checks; every `tag` given must be among a check's tags."""
     wanted = set(tag or [])
-    ctx = view(auth, version, settings)
+    ctx = await view(store, auth, version, settings)
     checks = [check_json(c, ctx) for c in await store.list_checks(auth.project)
               if wanted <= set(c.tag_list) and (slug is None or c.config["slug"] == slug)]
     return JSONResponse({"checks": checks})
@@ -188,7 +188,7 @@ async def create_check(store: StoreDep, settings: SettingsDep, auth: WriteAuth,
     if saved is None:  # the chosen uuid went to another project meanwhile
         raise ApiError(409, "uuid is in use by another project")
     check, created = saved
-    return JSONResponse(check_json(check, view(auth, version, settings)),
+    return JSONResponse(check_json(check, await view(store, auth, version, settings)),
                         status_code=201 if created else 200)
 
 
@@ -197,7 +197,7 @@ async def get_check(store: StoreDep, settings: SettingsDep, auth: ReadAuth, vers
                     ident: str) -> JSONResponse:
     """By UUID or by unique_key."""
     check = await lookup(store, auth, ident)
-    return JSONResponse(check_json(check, view(auth, version, settings)))
+    return JSONResponse(check_json(check, await view(store, auth, version, settings)))
 
 
 @router.post("/checks/{ident}", response_model=schemas.CheckOut, responses=ERRORS,
@@ -213,7 +213,7 @@ async def update_check(store: StoreDep, settings: SettingsDep, auth: WriteAuth,
     saved = await store.save_check(auth.project, config, uuid=check.uuid, create=False)
     if saved is None:  # deleted meanwhile
         raise not_found()
-    return JSONResponse(check_json(saved[0], view(auth, version, settings)))
+    return JSONResponse(check_json(saved[0], await view(store, auth, version, settings)))
 
 
 @router.delete("/checks/{ident}", response_model=schemas.CheckOut, responses=ERRORS)
@@ -222,7 +222,7 @@ async def delete_check(store: StoreDep, settings: SettingsDep, auth: WriteAuth,
     """Delete; the answer is the check as it was."""
     check = await lookup(store, auth, ident, by_unique_key=False)
     await store.delete_check(check)
-    return JSONResponse(check_json(check, view(auth, version, settings)))
+    return JSONResponse(check_json(check, await view(store, auth, version, settings)))
 
 
 @router.post("/checks/{ident}/pause", response_model=schemas.CheckOut, responses=ERRORS)
@@ -247,7 +247,7 @@ async def _set_paused(store: Store, settings: Settings, auth: Auth, version: int
     fresh = await store.get_check(check.uuid) if result == 1 else None
     if fresh is None:
         raise not_found()
-    return JSONResponse(check_json(fresh, view(auth, version, settings)))
+    return JSONResponse(check_json(fresh, await view(store, auth, version, settings)))
 
 
 @router.get("/checks/{ident}/pings/", response_model=schemas.PingsOut, responses=ERRORS)
@@ -256,7 +256,7 @@ async def list_pings(store: StoreDep, settings: SettingsDep, auth: WriteAuth, ve
     """The ping log, newest first (read-write keys only)."""
     check = await lookup(store, auth, ident, by_unique_key=False)
     entries = await store.pings(check.uuid, min(settings.ping_log_limit, MAX_PINGS))
-    ctx = view(auth, version, settings)
+    ctx = await view(store, auth, version, settings)
     return JSONResponse({"pings": [ping_json(e, check.uuid, ctx) for e in entries]})
 
 

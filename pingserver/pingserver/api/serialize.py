@@ -22,6 +22,7 @@ class View:
     readonly: bool
     site_root: str
     now_ms: int
+    badge_cipher_key: bytes  # turns check uuids into badge ids
 
 
 def iso(ms: int) -> str | None:
@@ -87,7 +88,8 @@ def check_json(check: Check, view: View) -> dict[str, Any]:
         "filter_body": _flag(check, "filter_body"),
         "filter_http_body": config["filter_http_body"],
         "filter_default_fail": config["filter_default_fail"],
-        "badge_url": badges.check_url(view.site_root, check.badge_key),
+        "badge_url": badges.check_url(view.site_root,
+                                      badges.check_badge_id(view.badge_cipher_key, check.uuid)),
         "max_runtime": config["max_runtime"],
         "alert_on_late": config["alert_on_late"],
         "repeat_every": config["repeat_every"],

@@ -23,6 +23,7 @@ from pingserver import keys, schedules
 from pingserver.config import Settings
 from pingserver.engine.util import Outage, pause
 from pingserver.metrics import DEADLINE_TO_FLIP, FLIPS, RETICKS, SWEEP_ERRORS, SWEEPER_LAG, SWEEPS
+from pingserver.model import DEFAULTS
 from pingserver.store import Store
 
 log = logging.getLogger("hb.sweeper")
@@ -123,7 +124,9 @@ class Sweeper:
         if kind not in ("cron", "oncalendar"):
             return [], True  # the kind changed to simple: ticks no longer matter
         try:
-            ticks = schedules.ticks_after(schedule or "", tz or "UTC", after)
+            # A field with its default value is not stored (e.g. "* * * * *", "UTC").
+            ticks = schedules.ticks_after(schedule or DEFAULTS["schedule"], tz or DEFAULTS["tz"],
+                                          after)
         except Exception:
             # A schedule that cannot be evaluated must not come back every lease forever:
             # store "no further ticks" (the check will not go late) and say so loudly.

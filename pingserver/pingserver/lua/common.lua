@@ -16,6 +16,20 @@ local function hnum(key, field)
   return num(redis.call('HGET', key, field))
 end
 
+-- Set numeric runtime fields of a check hash (field, value, ...), deleting those that are 0:
+-- a missing field reads as 0 (num here, model.Check in Python), and every stored field
+-- costs memory in every check.
+local function hset_nz(ck, ...)
+  local fv = {...}
+  for i = 1, #fv, 2 do
+    if fv[i + 1] == 0 then
+      redis.call('HDEL', ck, fv[i])
+    else
+      redis.call('HSET', ck, fv[i], fv[i + 1])
+    end
+  end
+end
+
 -- Record a transition in the check's flip history and in the shard's event stream.
 local function flip(ck, flips, events, uuid, old, new, ts, reason, rid, downtime, now)
   local seq = redis.call('HINCRBY', ck, 'flip_seq', 1)
@@ -29,15 +43,15 @@ local function flip(ck, flips, events, uuid, old, new, ts, reason, rid, downtime
     math.floor(downtime or 0)}, '|'))
   redis.call('ZREMRANGEBYSCORE', flips, '-inf', now - FLIP_KEEP_MS)
   redis.call('ZREMRANGEBYRANK', flips, 0, -(FLIP_KEEP_N + 1))
-  redis.call('HSET', ck, 'status', new, 'last_flip', ts, 'last_flip_reason', reason)
+  redis.call('HSET', ck, 'status', new, 'last_flip', ts)
   if new == 'down' then
     -- The first reminder comes one period after the down alert goes out (now), not after
     -- the deadline: a flip detected late must not be followed by a reminder at once.
     local every = hnum(ck, 'repeat_every')
-    redis.call('HSET', ck, 'down_since', ts,
+    hset_nz(ck, 'down_since', ts,
       'next_repeat', every > 0 and math.max(ts, now) + every * 1000 or 0)
   elseif old == 'down' then
-    redis.call('HSET', ck, 'down_since', 0, 'next_repeat', 0)
+    redis.call('HDEL', ck, 'down_since', 'next_repeat')
   end
 end
 
@@ -52,7 +66,7 @@ local function reschedule(ck)
     last = num(f[8]) > 0 and num(f[8]) or num(f[9])
   end
   if last == 0 then
-    redis.call('HSET', ck, 'grace_start', 0, 'down_at', 0, 'needs_eval', 0)
+    redis.call('HDEL', ck, 'grace_start', 'down_at', 'needs_eval')
     return
   end
   local start = 0
@@ -75,7 +89,7 @@ local function reschedule(ck)
   if start > 0 then
     down = start + num(f[3]) * 1000
   end
-  redis.call('HSET', ck, 'grace_start', start, 'down_at', down, 'needs_eval', needs)
+  hset_nz(ck, 'grace_start', start, 'down_at', down, 'needs_eval', needs)
 end
 
 -- The next moment this check needs the sweeper, in the shard's deadline set.
@@ -115,7 +129,7 @@ local function refresh_last_start(ck, runs)
   for _, s in ipairs(redis.call('HVALS', runs)) do
     if num(s) > newest then newest = num(s) end
   end
-  redis.call('HSET', ck, 'last_start', newest)
+  hset_nz(ck, 'last_start', newest)
 end
 
 -- Keep the next repeat reminder of a down check in step with its repeat_every setting
@@ -125,7 +139,7 @@ local function sync_repeat(ck, now)
   local f = redis.call('HMGET', ck, 'status', 'repeat_every', 'down_since', 'next_repeat')
   local every = num(f[2]) * 1000
   if f[1] ~= 'down' or every <= 0 then
-    if num(f[4]) ~= 0 then redis.call('HSET', ck, 'next_repeat', 0) end
+    if num(f[4]) ~= 0 then redis.call('HDEL', ck, 'next_repeat') end
     return
   end
   local since, nr = num(f[3]), num(f[4])

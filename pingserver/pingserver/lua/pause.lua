@@ -13,10 +13,11 @@ if op == 'resume' and status ~= 'paused' then
 end
 local new = op == 'pause' and 'paused' or 'new'
 redis.call('DEL', runs)
-redis.call('HSET', ck, 'last_start', 0, 'fail_streak', 0)
+redis.call('HDEL', ck, 'last_start', 'fail_streak')
 if op == 'resume' then
   -- expect_first_ping counts from here, so the catch-up run after a resume is on time.
-  redis.call('HSET', ck, 'last_ping', 0, 'expect_since', now)
+  redis.call('HDEL', ck, 'last_ping')
+  redis.call('HSET', ck, 'expect_since', now)
 end
 if status ~= new then
   flip(ck, flips, events, uuid, status, new, now, op, '', 0, now)

@@ -54,7 +54,6 @@ if action == 'start' then
     redis.call('HDEL', runs, oldest_rid)
   end
   redis.call('HSET', runs, runfield, now)
-  redis.call('HSET', ck, 'last_start_rid', rid)
 elseif action == 'success' or action == 'fail' then
   local started = redis.call('HGET', runs, runfield)
   if started and now - num(started) <= MAX_DURATION then
@@ -95,7 +94,7 @@ if action == 'success' or action == 'fail' then
   reschedule(ck)
 end
 if action == 'success' then
-  redis.call('HSET', ck, 'fail_streak', 0)
+  redis.call('HDEL', ck, 'fail_streak')
   if status ~= 'up' then
     local downtime = 0
     if status == 'down' then downtime = now - hnum(ck, 'down_since') end

@@ -75,7 +75,7 @@ for i = 1, #items, 2 do
       elseif every == 0 and nr > 0 then
         -- Reminders were switched off while down: forget the pending one, or the check
         -- would stay due in the past and be claimed on every sweep.
-        redis.call('HSET', ck, 'next_repeat', 0)
+        redis.call('HDEL', ck, 'next_repeat')
       end
     end
     redis.call('HINCRBY', ck, 'version', 1)
