@@ -40,7 +40,7 @@ EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
 
 @dataclass(frozen=True)
 class ObjectRef:
-    """What the loop needs to know about one custom object (a snapshot from Kopf's index)."""
+    """What the loop needs to know about one custom object (from the inventory)."""
 
     kind: str
     namespace: str
@@ -442,11 +442,13 @@ class Workloads:
         self._next_cronjobs = self.clock() + self.ctx.config.drift_interval
 
     def tick(self, *, cronjob_bodies: Mapping[str, Mapping[str, Any]],
-             job_bodies: Mapping[str, Mapping[str, Any]], namespaces: Mapping[str, str],
+             job_bodies: Mapping[str, Mapping[str, Any]],
+             namespaces: Mapping[str, str | None],
              checks: Mapping[str, ObjectRef]) -> None:
         """`cronjob_bodies` by CronJob uid, `job_bodies` by Job uid (slim bodies from the
-        indexes), `namespaces`: Namespace name -> its opt-in annotation, `checks`: the
-        HeartbeatCheck index (by check id)."""
+        inventory), `namespaces`: Namespace name -> its opt-in annotation (None: none),
+        `checks`: HeartbeatChecks by check id. CronJobs and Jobs in namespaces not seen yet
+        wait: a missing opt-in would make them look unmonitored."""
         for job in job_bodies.values():
             self._job(job, cronjob_bodies, namespaces, checks)
         now = self.clock()
@@ -455,6 +457,8 @@ class Workloads:
             for cronjob in cronjob_bodies.values():
                 namespace = str((cronjob.get("metadata") or {}).get("namespace"))
                 name = str((cronjob.get("metadata") or {}).get("name"))
+                if namespace not in namespaces:
+                    continue
                 try:
                     cronjobs.reconcile_cronjob(
                         self.state, cronjob, default_tz=self.ctx.config.cronjob_default_tz,
@@ -465,10 +469,12 @@ class Workloads:
                     self._warn(f"CronJob {namespace}/{name}", exc)
 
     def _job(self, job: Mapping[str, Any], cronjob_bodies: Mapping[str, Mapping[str, Any]],
-             namespaces: Mapping[str, str], checks: Mapping[str, ObjectRef]) -> None:
+             namespaces: Mapping[str, str | None],
+             checks: Mapping[str, ObjectRef]) -> None:
         owner = jobs.owner_cronjob(job)
         state = jobs.job_state(job)
-        if owner is None or not jobs.pending_signals(state):
+        if (owner is None or not jobs.pending_signals(state)
+                or state.namespace not in namespaces):
             return
         cronjob = cronjob_bodies.get(owner[1])
         if cronjob is None:

@@ -13,9 +13,6 @@ CHANNEL_PLURAL = "alertchannels"
 
 FINALIZER = "heartbeat.dev/finalizer"
 ANNOTATION_PREFIX = "heartbeat.dev/"
-# Kopf keeps its handler progress and diff-base under our own prefix, not kopf.zalando.org.
-KOPF_STORAGE_PREFIX = "heartbeat.dev"
-LAST_HANDLED_ANNOTATION = "last-handled-configuration"
 
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_COMPONENT = "app.kubernetes.io/component"

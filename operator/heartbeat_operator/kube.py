@@ -5,21 +5,26 @@ ConfigMap, the peering object). Plain functions over the official client."""
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from heartbeat_operator import constants
+from heartbeat_operator.config import GLOB_CHARS
 
 logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 REQUEST_TIMEOUT = 30
 
+SECRET_RECHECK = 300.0  # seconds a verified ping-key Secret is trusted without a read
+_ping_secrets_verified: dict[str, tuple[dict[str, str], float]] = {}
 _lock = threading.Lock()
 _api: client.ApiClient | None = None
 
@@ -45,6 +50,7 @@ def api() -> client.ApiClient:
 def reset() -> None:
     """Forget the client (tests point the operator at a new cluster)."""
     global _api
+    _ping_secrets_verified.clear()
     with _lock:
         if _api is not None:
             _api.close()
@@ -77,6 +83,28 @@ def list_objects(plural: str, namespace: str | None = None) -> list[dict[str, An
             constants.GROUP, constants.VERSION, plural, _preload_content=False,
             _request_timeout=REQUEST_TIMEOUT)
     return [dict(item) for item in _raw(response).get("items", [])]
+
+
+def list_uids(plural: str, namespaces: Sequence[str] | None) -> list[str]:
+    """The uids of our custom objects in the watched namespaces (None: all; names may be
+    globs, as for Kopf's --namespace). Served from the API server's watch cache."""
+    globbed = namespaces is None or any(set(ns) & GLOB_CHARS for ns in namespaces)
+    custom = _custom()
+    responses = ([custom.list_cluster_custom_object(
+        constants.GROUP, constants.VERSION, plural, resource_version="0",
+        _preload_content=False, _request_timeout=REQUEST_TIMEOUT)] if globbed else [
+        custom.list_namespaced_custom_object(
+            constants.GROUP, constants.VERSION, ns, plural, resource_version="0",
+            _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+        for ns in namespaces or ()])
+    uids = []
+    for response in responses:
+        for item in _raw(response).get("items", []):
+            meta = item.get("metadata") or {}
+            if namespaces is None or any(fnmatch.fnmatchcase(str(meta.get("namespace")), ns)
+                                         for ns in namespaces):
+                uids.append(str(meta.get("uid")))
+    return uids
 
 
 def _read(call: Callable[..., Any], *args: Any) -> dict[str, Any] | None:
@@ -157,6 +185,14 @@ def ensure_ping_key_secret(namespace: str, ping_key: str, ping_base_url: str) ->
     data = {constants.PING_KEY_SECRET_KEY: ping_key,
             constants.PING_BASE_SECRET_KEY: ping_base_url}
     encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    verified = _ping_secrets_verified.get(namespace)
+    if verified and verified[0] == encoded and time.monotonic() - verified[1] < SECRET_RECHECK:
+        return  # checked a moment ago: one read per namespace, not one per check
+    _write_ping_key_secret(namespace, encoded)
+    _ping_secrets_verified[namespace] = (encoded, time.monotonic())
+
+
+def _write_ping_key_secret(namespace: str, encoded: dict[str, str]) -> None:
     core = _core()
     try:
         current = core.read_namespaced_secret(constants.PING_KEY_SECRET, namespace,

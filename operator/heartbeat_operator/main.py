@@ -10,13 +10,23 @@ from __future__ import annotations
 import logging
 import random
 import sys
+import time
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from heartbeat_operator import background, config, constants, cronjobs, jobs, kube, reconcile
+from heartbeat_operator import (
+    background,
+    config,
+    constants,
+    cronjobs,
+    inventory,
+    jobs,
+    kube,
+    reconcile,
+)
 from heartbeat_operator.client import PingServerClient, PingServerRejected, PingServerUnavailable
 
 G, V = constants.GROUP, constants.VERSION
@@ -24,11 +34,18 @@ CHECKS, CHANNELS = constants.CHECK_PLURAL, constants.CHANNEL_PLURAL
 STATE_LABELS = {constants.LABEL_COMPONENT: constants.STATE_COMPONENT,
                 constants.LABEL_MANAGED_BY: constants.MANAGED_BY}
 MAX_PRIORITY = 10_000
-T = TypeVar("T")
+INVENTORY_POLL = 2.0  # seconds between checks of the inventory at start-up
+INVENTORY_LOG_EVERY = 15.0
+INVENTORY_RELIST = 30.0  # seconds without progress before listing again
+# Object workers at once (Kopf's default: unlimited). Thousands of objects at start-up would
+# otherwise open thousands of TLS connections to the API server at the same moment.
+WORKER_LIMIT = 200
+log = logging.getLogger(__name__)
 workload_log = logging.getLogger("heartbeat_operator.workloads")
 # Kopf logs every successful handler call at INFO; for the event handlers below that is one
 # line per CronJob, Job, Namespace and Event change in the cluster: dropped (see _Quiet).
-QUIET_HANDLERS = ("cronjob_event", "job_event", "namespace_event", "cronjob_skipped")
+QUIET_HANDLERS = ("track_check", "track_channel", "cronjob_event", "job_event",
+                  "namespace_event", "cronjob_skipped")
 
 
 class _Quiet(logging.Filter):
@@ -51,12 +68,13 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
     if not settings.peering.clusterwide and not cfg.namespaces:
         raise kopf.PermanentError("HB_NAMESPACES: required when the operator watches chosen "
                                   "namespaces (-n); it must list the same namespaces")
-    # Our own finalizer and annotation prefix instead of Kopf's kopf.zalando.org defaults.
+    # Our own finalizer instead of Kopf's kopf.zalando.org default. Kopf's bookkeeping goes
+    # into status (status.kopf), not annotations: a handler's result is then one write to the
+    # status subresource instead of two (status and annotations), which at start-up with
+    # thousands of objects is a third of all writes.
     settings.persistence.finalizer = constants.FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-        prefix=constants.KOPF_STORAGE_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=constants.KOPF_STORAGE_PREFIX, key=constants.LAST_HANDLED_ANNOTATION)
+    settings.persistence.progress_storage = kopf.StatusProgressStorage()
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage()
     # Handler logs become Events only from WARNING up; our Normal Events are explicit.
     settings.posting.level = logging.WARNING
     objects_log = logging.getLogger("kopf.objects")
@@ -69,12 +87,15 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
     settings.networking.request_timeout = 60
     # Sync handlers run in threads; one is held by the background loop.
     settings.execution.max_workers = 16
+    settings.queueing.worker_limit = WORKER_LIMIT
+    settings.queueing.idle_timeout = 1.0  # a waiting worker holds a slot
     _configure_peering(settings, cfg, logger)
     kube.ensure_state_configmap(cfg.operator_namespace)
     memo.ctx = reconcile.Context(cfg, PingServerClient(cfg.pingserver_url, cfg.api_key,
                                                        cfg.http_timeout))
     memo.health = background.Health()
     memo.workloads = cronjobs.State()
+    memo.inventory = inventory.Inventory()
     logger.info("ping server %s; state in ConfigMap %s/%s", cfg.pingserver_url,
                 cfg.operator_namespace, constants.STATE_CONFIGMAP)
 
@@ -112,20 +133,28 @@ def probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     return health.as_dict() if health else {}
 
 
-# -- indexes: what the background loop reads ----------------------------------------------
+# -- the inventory: what the background loop and the CronJob handlers read ----------------
+# Plain async event handlers instead of @kopf.index: see inventory.py for why.
 
 
-@kopf.index(G, V, CHECKS)
-def checks_by_id(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo,
-                 **_: Any) -> dict[str, background.ObjectRef]:
-    ctx: reconcile.Context = memo.ctx
-    return {ctx.check_id(str(namespace), name): background.ObjectRef.from_body(body)}
+@kopf.on.event(G, V, CHECKS)
+async def track_check(type: str | None, body: kopf.Body, namespace: str | None, name: str,
+                      memo: kopf.Memo, **_: Any) -> None:
+    key = memo.ctx.check_id(str(namespace), name)
+    if type == "DELETED":
+        memo.inventory.checks.drop(key)
+    else:
+        memo.inventory.checks.put(key, background.ObjectRef.from_body(body))
 
 
-@kopf.index(G, V, CHANNELS)
-def channels_by_name(namespace: str | None, name: str, body: kopf.Body,
-                     **_: Any) -> dict[str, background.ObjectRef]:
-    return {f"{namespace}/{name}": background.ObjectRef.from_body(body)}
+@kopf.on.event(G, V, CHANNELS)
+async def track_channel(type: str | None, body: kopf.Body, namespace: str | None, name: str,
+                        memo: kopf.Memo, **_: Any) -> None:
+    key = f"{namespace}/{name}"
+    if type == "DELETED":
+        memo.inventory.channels.drop(key)
+    else:
+        memo.inventory.channels.put(key, background.ObjectRef.from_body(body))
 
 
 # -- HeartbeatCheck -------------------------------------------------------------------------
@@ -152,7 +181,7 @@ def check_upsert(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf
     if result.created or not status.get("checkID"):
         kopf.event(body, type="Normal", reason=constants.REASON_REGISTERED,
                    message="check registered with the ping server")
-    logger.info("check registered (%s)", "created" if result.created else "updated")
+    logger.debug("check registered (%s)", "created" if result.created else "updated")
     if result.pending_channels:
         # Pings work already; come back for the channels (their handlers also refresh the
         # checks that use them, but this handler's status write may land after theirs).
@@ -250,40 +279,43 @@ def _is_skip_event(body: kopf.Body, **_: Any) -> bool:
             and str(body.get("reason") or "") in cronjobs.SKIP_SIGNALS)
 
 
-@kopf.index("batch", "v1", "cronjobs")
-def cronjobs_by_uid(uid: str | None, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
-    return {str(uid): cronjobs.slim(body)}
+def _opt_in(memo: kopf.Memo, namespace: str) -> str | None:
+    """The Namespace's opt-in annotation. Before the Namespace's first watch event it is read
+    from the API once: taken as absent, it would make the CronJobs there look unmonitored,
+    and their generated checks would be deleted."""
+    namespaces: inventory.Table[str | None] = memo.inventory.namespaces
+    if namespace not in namespaces:
+        ns = kube.get_namespace(namespace) or {}
+        value = ((ns.get("metadata") or {}).get("annotations") or {}).get(
+            constants.NAMESPACE_OPT_IN)
+        namespaces.put_new(namespace, None if value is None else str(value))
+    return namespaces.get(namespace)
 
 
-@kopf.index("batch", "v1", "jobs", when=_owned_by_cronjob)
-def cronjob_jobs(uid: str | None, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
-    return {str(uid): jobs.slim(body)}
-
-
-@kopf.index("v1", "namespaces")
-def namespace_opt_in(name: str, annotations: kopf.Annotations, **_: Any) -> dict[str, str]:
-    value = annotations.get(constants.NAMESPACE_OPT_IN)
-    return {name: str(value)} if value is not None else {}
-
-
-def _one(kwargs: Mapping[str, Any], index: str, key: str) -> Any:
-    """The value under `key` in the Kopf index `index` (passed to handlers as kwargs)."""
-    store = kwargs[index].get(key)
-    return next(iter(store), None) if store else None
+def _cronjob(memo: kopf.Memo, uid: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """A CronJob's slim body by uid: from the inventory, else (not seen yet) from the API."""
+    found: dict[str, Any] | None = memo.inventory.cronjobs.get(uid)
+    if found is None:
+        body = kube.get_cronjob(namespace, name)
+        if body is not None and (body.get("metadata") or {}).get("uid") == uid:
+            found = cronjobs.slim(body)
+    return found
 
 
 @kopf.on.event("batch", "v1", "cronjobs")
 def cronjob_event(type: str | None, body: kopf.Body, namespace: str | None, name: str,
-                  memo: kopf.Memo, **kwargs: Any) -> None:
+                  uid: str | None, memo: kopf.Memo, **_: Any) -> None:
     if type == "DELETED":  # the garbage collector deletes its HeartbeatCheck (unless Retain)
-        memo.workloads.forget_object(str(body.get("metadata", {}).get("uid") or ""))
+        memo.inventory.cronjobs.drop(str(uid))
+        memo.workloads.forget_object(str(uid))
         return
+    memo.inventory.cronjobs.put(str(uid), cronjobs.slim(body))
     ctx: reconcile.Context = memo.ctx
-    known = bool(kwargs["checks_by_id"].get(ctx.check_id(str(namespace), name)))
+    known = ctx.check_id(str(namespace), name) in memo.inventory.checks
     try:
         outcome = cronjobs.reconcile_cronjob(
             memo.workloads, cronjobs.plain(body), default_tz=ctx.config.cronjob_default_tz,
-            namespace_opt_in=_one(kwargs, "namespace_opt_in", str(namespace)),
+            namespace_opt_in=_opt_in(memo, str(namespace)),
             post_event=_post_event, check_known=known)
         workload_log.debug("CronJob %s/%s: %s", namespace, name, outcome.action)
     except ApiException as exc:
@@ -293,15 +325,18 @@ def cronjob_event(type: str | None, body: kopf.Body, namespace: str | None, name
 
 @kopf.on.event("batch", "v1", "jobs", when=_owned_by_cronjob)
 def job_event(type: str | None, body: kopf.Body, namespace: str | None, name: str,
-              memo: kopf.Memo, **kwargs: Any) -> None:
+              uid: str | None, memo: kopf.Memo, **_: Any) -> None:
+    if type == "DELETED":
+        memo.inventory.jobs.drop(str(uid))
+    else:
+        memo.inventory.jobs.put(str(uid), jobs.slim(body))
     job = cronjobs.plain(body)
     owner = jobs.owner_cronjob(job)
-    cronjob = _one(kwargs, "cronjobs_by_uid", owner[1]) if owner else None
     try:
+        cronjob = _cronjob(memo, owner[1], str(namespace), owner[0]) if owner else None
         result = jobs.reconcile_job(
             memo.ctx, memo.workloads, job, deleted=type == "DELETED", cronjob=cronjob,
-            namespace_opt_in=_one(kwargs, "namespace_opt_in", str(namespace)),
-            post_event=_post_event)
+            namespace_opt_in=_opt_in(memo, str(namespace)), post_event=_post_event)
         workload_log.debug("Job %s/%s: %s", namespace, name, result)
     except jobs.NotReady as exc:
         workload_log.debug("Job %s/%s: %s", namespace, name, exc)
@@ -311,16 +346,21 @@ def job_event(type: str | None, body: kopf.Body, namespace: str | None, name: st
 
 
 @kopf.on.event("v1", "namespaces")
-def namespace_event(name: str, annotations: kopf.Annotations, memo: kopf.Memo,
-                    **kwargs: Any) -> None:
+def namespace_event(type: str | None, name: str, annotations: kopf.Annotations,
+                    memo: kopf.Memo, **_: Any) -> None:
     value = annotations.get(constants.NAMESPACE_OPT_IN)
+    if type == "DELETED":
+        memo.inventory.namespaces.drop(name)
+        return
+    memo.inventory.namespaces.put(name, None if value is None else str(value))
     if not memo.workloads.namespace_changed(name, value):
         return
     ctx: reconcile.Context = memo.ctx
-    for cronjob in _snapshot(kwargs["cronjobs_by_uid"]).values():
+    checks = memo.inventory.checks
+    for cronjob in memo.inventory.cronjobs.snapshot().values():
         if cronjob["metadata"].get("namespace") != name:
             continue
-        known = bool(kwargs["checks_by_id"].get(ctx.check_id(name, cronjob["metadata"]["name"])))
+        known = ctx.check_id(name, cronjob["metadata"]["name"]) in checks
         try:
             outcome = cronjobs.reconcile_cronjob(memo.workloads, cronjob,
                                                  default_tz=ctx.config.cronjob_default_tz,
@@ -335,18 +375,16 @@ def namespace_event(name: str, annotations: kopf.Annotations, memo: kopf.Memo,
 
 @kopf.on.event("v1", "events", when=_is_skip_event)
 def cronjob_skipped(body: kopf.Body, namespace: str | None, memo: kopf.Memo,
-                    **kwargs: Any) -> None:
+                    **_: Any) -> None:
     event = cronjobs.plain(body)
     involved = event.get("involvedObject") or {}
-    cronjob = _one(kwargs, "cronjobs_by_uid", str(involved.get("uid") or ""))
-    if cronjob is None:
-        cronjob = kube.get_cronjob(str(namespace), str(involved.get("name")))
-    if cronjob is None:
-        return
     try:
+        cronjob = _cronjob(memo, str(involved.get("uid") or ""), str(namespace),
+                           str(involved.get("name")))
+        if cronjob is None:
+            return
         cronjobs.report_skip(memo.ctx, memo.workloads, event, cronjob,
-                             namespace_opt_in=_one(kwargs, "namespace_opt_in",
-                                                   str(namespace)),
+                             namespace_opt_in=_opt_in(memo, str(namespace)),
                              post_event=_post_event)
     except (PingServerUnavailable, PingServerRejected, ApiException) as exc:
         workload_log.warning("CronJob %s/%s: could not report %s: %s", namespace,
@@ -365,33 +403,55 @@ def _is_state_configmap(name: str, namespace: str | None, memo: kopf.Memo, **_: 
 @kopf.daemon("v1", "configmaps", labels=STATE_LABELS, when=_is_state_configmap,
              cancellation_timeout=30.0)
 def background_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo,
-                    **kwargs: Any) -> None:
+                    **_: Any) -> None:
     ctx: reconcile.Context = memo.ctx
-    checks_by_id: kopf.Index[str, background.ObjectRef] = kwargs["checks_by_id"]
-    channels_by_name: kopf.Index[str, background.ObjectRef] = kwargs["channels_by_name"]
+    inv: inventory.Inventory = memo.inventory
+    _await_inventory(stopped, ctx.config, inv)
     loop = background.Background(
         ctx, state_namespace=ctx.config.operator_namespace, post_event=_post_event,
         cursor=str((body.get("data") or {}).get(constants.CURSOR_KEY) or ""),
         health=memo.health)
     workloads = background.Workloads(ctx, memo.workloads, _post_event)
     while not stopped:
-        checks = _snapshot(checks_by_id)
-        loop.tick(checks, list(_snapshot(channels_by_name).values()))
-        workloads.tick(cronjob_bodies=_snapshot(kwargs["cronjobs_by_uid"]),
-                       job_bodies=_snapshot(kwargs["cronjob_jobs"]),
-                       namespaces=_snapshot(kwargs["namespace_opt_in"]), checks=checks)
+        checks = inv.checks.snapshot()
+        loop.tick(checks, list(inv.channels.snapshot().values()))
+        workloads.tick(cronjob_bodies=inv.cronjobs.snapshot(), job_bodies=inv.jobs.snapshot(),
+                       namespaces=inv.namespaces.snapshot(), checks=checks)
         stopped.wait(ctx.config.feed_interval)
 
 
-def _snapshot(index: kopf.Index[str, T]) -> dict[str, T]:
-    """A copy of a Kopf index, read from the daemon's thread while the event loop may be
-    updating it (a concurrent change shows up as RuntimeError: just read again)."""
-    for _ in range(10):
+def _await_inventory(stopped: kopf.DaemonStopped, cfg: config.OperatorConfig,
+                     inv: inventory.Inventory) -> None:
+    """Wait until the inventory holds every HeartbeatCheck and AlertChannel that existed at
+    start-up: before that, flips of checks not seen yet would be dropped from the feed. One
+    listing, taken again only when the count stops falling (objects deleted meanwhile)."""
+    namespaces = None if cfg.clusterwide else cfg.namespaces
+    uids: list[str] | None = None
+    best, stalled_since, logged = -1, time.monotonic(), 0.0
+    while not stopped:
         try:
-            return {key: next(iter(store)) for key, store in list(index.items()) if store}
-        except RuntimeError:
-            continue
-    return {}
+            if uids is None:
+                uids = kube.list_uids(CHECKS, namespaces) + kube.list_uids(CHANNELS, namespaces)
+        except ApiException as exc:
+            if exc.status == 403:  # may not list them: go on without waiting
+                log.warning("cannot list HeartbeatChecks or AlertChannels (%s): flips of "
+                            "objects not seen yet may be missed right after start-up",
+                            exc.reason)
+                return
+            log.warning("listing objects: %s (retrying)", exc.reason)
+        else:
+            missing = inv.missing(uids)
+            if missing == 0:
+                return
+            now = time.monotonic()
+            if best < 0 or missing < best:
+                best, stalled_since = missing, now
+            elif now - stalled_since >= INVENTORY_RELIST:
+                uids, best = None, -1
+            if now - logged >= INVENTORY_LOG_EVERY:
+                log.info("background loop: waiting for %d objects to be seen", missing)
+                logged = now
+        stopped.wait(INVENTORY_POLL)
 
 
 def _post_event(ref: Mapping[str, Any], type_: str, reason: str, message: str) -> None:

@@ -297,6 +297,36 @@ def test_operator_restarted_mid_run_reports_each_run_exactly_once(
     assert len(pings(stack, uuid)) == 6
 
 
+def test_restart_keeps_the_checks_of_cronjobs_the_namespace_opted_in(
+        start_operator: StartOperator, stack: Stack, kube_api: client.ApiClient,
+        namespace: str) -> None:
+    """After a restart a CronJob's watch event may come before its Namespace's: the opt-in
+    must not look absent then, or the check would be deleted as unmonitored."""
+    kube, batch = Kube(kube_api, namespace), Batch(kube_api, namespace)
+    client.CoreV1Api(kube_api).patch_namespace(namespace, {"metadata": {"annotations": {
+        constants.NAMESPACE_OPT_IN: "true"}}})
+    first = start_operator("--standalone", name="first")
+    names = [f"nightly-{i}" for i in range(5)]
+    for name in names:
+        batch.create_cronjob(cronjob_body(name))
+    for name in names:
+        kube.wait_status(CHECKS, name, is_ready, "Ready")
+    uids = {name: generated(kube, name)["metadata"]["uid"] for name in names}
+    assert first.stop() == 0
+
+    second = start_operator("--standalone", "--verbose", name="second")
+    for name in names:
+        second.wait_log(f"CronJob {namespace}/{name}: ")
+    job = batch.run(names[0])
+    batch.wait_ledger(job.metadata.name, "start,success")
+    for name in names:
+        found = generated(kube, name)
+        assert found["metadata"]["uid"] == uids[name] and not found["metadata"].get(
+            "deletionTimestamp"), name
+        assert stack.check(expected_uuid(namespace, name)) is not None
+    assert "CheckDeleted" not in {e.reason for e in batch.cronjob_events(names[0])}
+
+
 def test_deleting_the_cronjob_removes_its_check_unless_retained(
         start_operator: StartOperator, stack: Stack, kube_api: client.ApiClient,
         namespace: str) -> None:
