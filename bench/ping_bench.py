@@ -3,11 +3,15 @@
     .venv/bin/python bench/ping_bench.py [--checks 10000] [--seconds 15] [--workers 2]
 
 1. wrk against `/ping/<uuid>` over N distinct checks: pings/s and latency percentiles.
-2. The same wrk run against a do-nothing ASGI app under the same uvicorn: the ceiling.
+2. The same wrk run against a do-nothing ASGI app (noop_app.py) served by `hb server --app`,
+   i.e. under the ping server's own uvicorn settings: the ceiling.
 3. vegeta at a fixed 5,000 pings/s: p99 latency at that rate (built from the Go module proxy
    into ~/.cache/heartbeat-operator/bench when missing).
-4. Durability: every ping answered 200 must be counted in Redis (sum of n_pings).
+4. Durability: every ping answered 200 must be counted in Redis (sum of n_pings). Redis runs
+   with AOF and `appendfsync always`: a ping is on disk before its 200.
 
+wrk runs also report CPU time per request of wrk, the server processes and Redis, which other
+work on a shared machine disturbs far less than requests/s.
 Needs `wrk` (Debian package); it is installed with apt when missing. Loopback only, bounded.
 """
 
@@ -18,12 +22,14 @@ import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -78,13 +84,11 @@ async def total_pings(settings: Settings, uuids: list[str]) -> int:
     return total
 
 
-def serve(app: str, port: int, workers: int, env: dict[str, str],
-          factory: bool) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-            "--loop", "uvloop", "--http", "httptools"]
-    if factory:
-        args.append("--factory")
+def serve(app: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`hb server` serving the app factory `app`: the ping server and the ceiling app run
+    under the same uvicorn settings (hb.main.UVICORN_OPTIONS)."""
+    args = [sys.executable, "-m", "hb", "server", "--app", app, "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
     proc = subprocess.Popen(args, env=env, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -96,17 +100,43 @@ def serve(app: str, port: int, workers: int, env: dict[str, str],
     raise RuntimeError(f"{app} did not start")
 
 
-def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+def process_tree(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid] + [p for child in children for p in process_tree(int(child))]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(url: str, script: Path, seconds: int, connections: int,
+            watched: dict[str, list[int]]) -> dict[str, Any]:
+    """wrk's figures, and the CPU time per request of wrk and of each watched process group:
+    the machine is shared, so CPU per request is the figure other work disturbs least."""
+    before = {name: cpu_seconds(pids) for name, pids in watched.items()}
+    wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
                           "-s", str(script), url], check=True, capture_output=True,
                          text=True).stdout
+    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = {name: cpu_seconds(pids) for name, pids in watched.items()}
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    cpu = {name: after[name] - before[name] for name in watched}
+    cpu["wrk"] = (wrk_after.ru_utime + wrk_after.ru_stime
+                  - wrk_before.ru_utime - wrk_before.ru_stime)
     return {"rps": rps, "requests": done, "non2xx": int(non2xx.group(1)) if non2xx else 0,
-            "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else -1}
+            "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else -1,
+            "cpu_us_per_request": {name: round(t / max(done, 1) * 1e6, 1)
+                                   for name, t in cpu.items()}}
 
 
 def run_vegeta(port: int, uuids: list[str], rate: int, seconds: int) -> dict[str, float]:
@@ -140,37 +170,38 @@ def main() -> None:
         script = work / "ping.lua"
         script.write_text(WRK_SCRIPT % (work / "uuids.txt"))
         env = {**os.environ, "HB_REDIS_URL": redis.url, "PYTHONPATH": str(ROOT / "bench")}
-        results: dict[str, object] = {"checks": args.checks, "workers": args.workers}
+        # Other work on this shared machine shows here (the figures are from the same cores).
+        results: dict[str, Any] = {"checks": args.checks, "workers": args.workers,
+                                   "load_average_at_start": os.getloadavg()}
 
         port = free_port()
-        noop = serve("noop_app:app", port, args.workers, env, factory=False)
+        noop = serve("noop_app:create_app", port, args.workers, env)
         try:
             results["ceiling"] = run_wrk(f"http://127.0.0.1:{port}", script, args.seconds,
-                                         args.connections)
+                                         args.connections, {"server": process_tree(noop.pid)})
         finally:
             noop.terminate()
             noop.wait()
 
         port = free_port()
-        server = serve("pingserver.app:create_app", port, args.workers, env, factory=True)
+        server = serve("pingserver.app:create_app", port, args.workers, env)
         try:
             before = asyncio.run(total_pings(settings, uuids))
-            ping = run_wrk(f"http://127.0.0.1:{port}", script, args.seconds, args.connections)
+            assert redis.proc is not None
+            ping = run_wrk(f"http://127.0.0.1:{port}", script, args.seconds, args.connections,
+                           {"server": process_tree(server.pid), "redis": [redis.proc.pid]})
             results["ping"] = ping
             results["fixed_rate"] = run_vegeta(port, uuids, args.rate, min(args.seconds, 10))
         finally:
             server.terminate()
             server.wait()
         fixed = results["fixed_rate"]
-        assert isinstance(fixed, dict)
         recorded = asyncio.run(total_pings(settings, uuids)) - before
         answered_ok = int(ping["requests"] - ping["non2xx"]) + int(
             fixed["requests"] * fixed["success"])
         results["durability"] = {"answered_200": answered_ok, "recorded_in_redis": recorded,
                                  "lost": max(0, answered_ok - recorded)}
-        ceiling = results["ceiling"]
-        assert isinstance(ceiling, dict)
-        results["ratio_to_ceiling"] = round(ping["rps"] / ceiling["rps"], 3)
+        results["ratio_to_ceiling"] = round(ping["rps"] / results["ceiling"]["rps"], 3)
         print(json.dumps(results, indent=2))
     finally:
         redis.cleanup()

@@ -20,6 +20,18 @@ from typing import Any
 Handler = Callable[[argparse.Namespace], int]
 
 
+# uvicorn's settings for `hb server`, named rather than left to "auto" so that a missing
+# uvloop or httptools fails at start instead of silently serving far fewer pings.
+# bench/ping_bench.py runs its do-nothing ceiling app through `hb server --app` as well, so
+# both figures come from the same server settings.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "access_log": False,
+    "proxy_headers": False,  # X-Forwarded-* are read by the ping path itself
+}
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -31,9 +43,8 @@ def cmd_server(args: argparse.Namespace) -> int:
         print(f"hb server: {exc}", file=sys.stderr)
         return 2
     _clear_multiprocess_metrics()
-    uvicorn.run("pingserver.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, access_log=False,
-                proxy_headers=False)
+    uvicorn.run(args.app, factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level=args.log_level, **UVICORN_OPTIONS)
     return 0
 
 
@@ -255,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--log-level", default="info")
+    # The ASGI app factory to serve: the ping benchmark's ceiling app, under the same settings.
+    p.add_argument("--app", default="pingserver.app:create_app", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_server)
 
     for name, text in (("sweeper", "move checks to late and down when deadlines pass"),

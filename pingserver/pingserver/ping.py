@@ -66,6 +66,9 @@ class PingHandler:
             (b"cache-control", b"max-age=0, no-cache, no-store, must-revalidate, private"),
             (b"ping-body-limit", str(body_limit).encode()),
         ]
+        # Nearly every answer is "200 OK": its headers are built once, not per ping.
+        self._ok_headers = self._answer_headers(b"OK")
+        self._counters: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await self._read_body(receive)
@@ -76,10 +79,20 @@ class PingHandler:
         except RedisError:
             status, text = 503, "service unavailable: storage is not reachable"
         payload = text.encode()
-        headers = [*self._headers, (b"content-length", str(len(payload)).encode())]
+        headers = self._ok_headers if payload == b"OK" else self._answer_headers(payload)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body",
                     "body": b"" if scope["method"] == "HEAD" else payload})
+
+    def _answer_headers(self, payload: bytes) -> list[tuple[bytes, bytes]]:
+        return [*self._headers, (b"content-length", str(len(payload)).encode())]
+
+    def _count(self, kind: str) -> None:
+        """Count a ping in PINGS, without the label lookup (and its lock) every time."""
+        counter = self._counters.get(kind)
+        if counter is None:
+            counter = self._counters[kind] = PINGS.labels(kind)
+        counter.inc()
 
     async def _read_body(self, receive: Receive) -> bytes:
         """Keep up to the limit; the rest is read and dropped, never an error."""
@@ -100,7 +113,8 @@ class PingHandler:
 
     async def handle(self, scope: Scope, body: bytes) -> tuple[int, str]:
         parts = scope["path"][len("/ping/"):].rstrip("/").split("/")
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        raw_query = scope.get("query_string", b"")
+        query = parse_qs(raw_query.decode("latin-1")) if raw_query else {}
         rid = query.get("rid", [""])[0]
         if rid and not RID_RE.match(rid):
             raise BadPing(400, "invalid uuid format")
@@ -122,7 +136,7 @@ class PingHandler:
             kind = await store.ping(parts[0], action, exitstatus=exit_status, **meta)
             if kind is None:
                 return 404, "not found"
-            PINGS.labels(kind).inc()
+            self._count(kind)
             return 200, "OK"
         if len(parts) not in (2, 3) or not PING_KEY_RE.match(parts[0]):
             raise BadPing(404 if len(parts) == 1 else 400, "not found" if len(parts) == 1
@@ -151,7 +165,7 @@ class PingHandler:
         kind = await store.ping(uuids[0], action, exitstatus=exit_status, **meta)
         if kind is None:
             return 404, "not found"
-        PINGS.labels(kind).inc()
+        self._count(kind)
         return (201, "Created") if created else (200, "OK")
 
 

@@ -2,8 +2,10 @@
 
 Every ping of a worker goes through one connection: commands are written back to back (all
 pings that arrive in one event-loop turn leave in one write) and replies are matched to callers
-in order, which RESP guarantees. Parsing is hiredis'. This removes redis-py's per-command
-connection-pool and retry machinery, which profiling showed to be half of a ping's cost.
+in order, which RESP guarantees. Packing and parsing are hiredis'. This removes redis-py's
+per-command connection-pool and retry machinery, which profiling showed to be half of a ping's
+cost. The connection is an asyncio Protocol rather than streams, and one timer per connection
+watches the oldest waiting command instead of one timer per call: both are per-ping costs.
 Everything else uses redis-py; on Redis Cluster the ping path does too.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis.asyncio.connection import parse_url
@@ -22,66 +24,132 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 def pack(args: tuple[Any, ...]) -> bytes:
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+    """One command in RESP (str, bytes and int arguments)."""
+    return hiredis.pack_command(args)
+
+
+class RespProtocol(asyncio.Protocol):
+    """One Redis connection: commands out in order, replies matched to them in order."""
+
+    def __init__(self, timeout: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.timeout = timeout
+        self.parser = hiredis.Reader(replyError=ResponseError)
+        self.transport: asyncio.Transport | None = None
+        # (deadline, future) of every command sent or queued, oldest first.
+        self.pending: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self.queued: list[bytes] = []
+        self.watchdog: asyncio.TimerHandle | None = None
+        self.error: Exception | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+
+    def send(self, command: bytes) -> asyncio.Future[Any]:
+        """Queue one packed command; the future gets its reply (or the connection's error)."""
+        future: asyncio.Future[Any] = self.loop.create_future()
+        if self.error is not None:
+            future.set_exception(self.error)
+            return future
+        if not self.queued:
+            self.loop.call_soon(self._flush)
+        self.queued.append(command)
+        deadline = self.loop.time() + self.timeout
+        self.pending.append((deadline, future))
+        if self.watchdog is None:
+            self.watchdog = self.loop.call_at(deadline, self._check_deadline)
+        return future
+
+    def _flush(self) -> None:
+        if self.transport is not None and self.queued:
+            self.transport.write(b"".join(self.queued))
+        self.queued.clear()
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        pending = self.pending
+        while (reply := self.parser.gets()) is not False:
+            if not pending:
+                self.fail(RedisConnectionError("reply without a command"))
+                return
+            future = pending.popleft()[1]
+            if not future.done():
+                future.set_result(reply)
+
+    def _check_deadline(self) -> None:
+        """The oldest command waits longest: past its deadline, replies can no longer be
+        matched to callers, so the connection is dropped (the next call reconnects)."""
+        self.watchdog = None
+        if not self.pending:
+            return
+        deadline = self.pending[0][0]
+        if deadline <= self.loop.time():
+            self.fail(RedisTimeoutError("Redis did not answer in time"))
+        else:
+            self.watchdog = self.loop.call_at(deadline, self._check_deadline)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(RedisConnectionError("connection to Redis lost"))
+
+    def fail(self, error: Exception) -> None:
+        """Fail every waiting command and close; later sends fail at once."""
+        if self.error is None:
+            self.error = error
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
+        self.queued.clear()
+        while self.pending:
+            future = self.pending.popleft()[1]
+            if not future.done():
+                future.set_exception(error)
+        if self.transport is not None:
+            self.transport.close()
 
 
 class PipelinedConnection:
     def __init__(self, url: str, timeout: float) -> None:
         self.options = parse_url(url)
         self.timeout = timeout
-        self.writer: asyncio.StreamWriter | None = None
-        self.pending: deque[asyncio.Future[Any]] = deque()
-        self.buffer = bytearray()
-        self.flush_scheduled = False
+        self.protocol: RespProtocol | None = None
         self.lock = asyncio.Lock()
-        self.reader_task: asyncio.Task[None] | None = None
 
     async def call(self, *args: Any) -> Any:
         """Send one command and wait for its reply (RedisError on failure or timeout)."""
-        if self.writer is None:
-            await self._connect()
-        future = self._enqueue(args)
-        try:
-            async with asyncio.timeout(self.timeout):
-                reply = await future
-        except TimeoutError:
-            # Replies can no longer be matched to callers: start over on a new connection.
-            self._fail(RedisTimeoutError("Redis did not answer in time"))
-            raise RedisTimeoutError("Redis did not answer in time") from None
+        protocol = self.protocol
+        if protocol is None or protocol.error is not None:
+            protocol = await self._connect()
+        reply = await protocol.send(pack(args))
         if isinstance(reply, ResponseError):
             raise reply
         return reply
 
-    def _flush(self) -> None:
-        self.flush_scheduled = False
-        if self.writer is not None and self.buffer:
-            self.writer.write(bytes(self.buffer))
-        self.buffer.clear()
-
-    async def _connect(self) -> None:
+    async def _connect(self) -> RespProtocol:
         async with self.lock:
-            if self.writer is not None:
-                return
-            host = self.options.get("host", "127.0.0.1")
-            port = self.options.get("port", 6379)
+            if self.protocol is not None and self.protocol.error is None:
+                return self.protocol
+            protocol = RespProtocol(self.timeout)
             try:
                 async with asyncio.timeout(self.timeout):
-                    reader, writer = await asyncio.open_connection(host, port)
+                    await self._open(protocol)
             except (OSError, TimeoutError) as exc:
                 raise RedisConnectionError(f"cannot connect to Redis: {exc}") from None
-            self.writer = writer
-            self.reader_task = asyncio.create_task(self._read(reader, writer))
-            # Queued ahead of anything another caller writes on this connection.
-            hello = [self._enqueue(command) for command in self._hello()]
+            self.protocol = protocol
+            # Sent ahead of anything another caller sends on this connection.
+            hello = [protocol.send(pack(command)) for command in self._hello()]
         for future in hello:
-            async with asyncio.timeout(self.timeout):
-                reply = await future
+            reply = await future
             if isinstance(reply, ResponseError):
                 raise reply
+        return protocol
+
+    async def _open(self, protocol: RespProtocol) -> None:
+        loop = asyncio.get_running_loop()
+        if "path" in self.options:
+            await loop.create_unix_connection(lambda: protocol, self.options["path"])
+        else:
+            await loop.create_connection(lambda: protocol, self.options.get("host", "127.0.0.1"),
+                                         self.options.get("port", 6379))
 
     def _hello(self) -> list[tuple[Any, ...]]:
         commands: list[tuple[Any, ...]] = []
@@ -93,48 +161,9 @@ class PipelinedConnection:
             commands.append(("SELECT", self.options["db"]))
         return commands
 
-    def _enqueue(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self.pending.append(future)
-        self.buffer += pack(args)
-        if not self.flush_scheduled:
-            self.flush_scheduled = True
-            loop.call_soon(self._flush)
-        return future
-
-    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        parser = hiredis.Reader(replyError=ResponseError)
-        try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                parser.feed(data)
-                while (reply := parser.gets()) is not False:
-                    future = self.pending.popleft()
-                    if not future.done():
-                        future.set_result(reply)
-        except (OSError, IndexError):
-            pass
-        if self.writer is writer:
-            self._fail(RedisConnectionError("connection to Redis lost"))
-
-    def _fail(self, error: Exception) -> None:
-        """Fail every waiting call and drop the connection; the next call reconnects."""
-        writer, self.writer = self.writer, None
-        if writer is not None:
-            writer.close()
-        if self.reader_task is not None and self.reader_task is not asyncio.current_task():
-            self.reader_task.cancel()
-        self.reader_task = None
-        self.buffer.clear()
-        while self.pending:
-            future = self.pending.popleft()
-            if not future.done():
-                future.set_exception(error)
-
     async def close(self) -> None:
-        self._fail(RedisConnectionError("connection closed"))
+        protocol, self.protocol = self.protocol, None
+        if protocol is not None:
+            protocol.fail(RedisConnectionError("connection closed"))
         with contextlib.suppress(Exception):
             await asyncio.sleep(0)

@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 import requests
 
+from pingserver.config import Settings
 from pingserver.model import Check
 from pingserver.store import ProjectKeys, Store
 from tests.conftest import PingServer
+from tests.support.redis_server import RedisServer
+from tests.support.wait import wait_for
 
 
 def make_check(store: Store, project: ProjectKeys, **config: Any) -> Check:
@@ -89,6 +92,21 @@ def test_unknown_check_is_404(pingserver: PingServer) -> None:
     assert (r.status_code, r.text) == (404, "not found")
 
 
+def test_answer_headers(pingserver: PingServer, sync_store: Store, proj: ProjectKeys) -> None:
+    """The "200 OK" headers are built once; every answer still gets its own length."""
+    check = make_check(sync_store, proj)
+    for _ in range(2):
+        ok = requests.get(f"{pingserver.url}/ping/{check.uuid}", timeout=5)
+        assert (ok.text, ok.headers["Content-Length"]) == ("OK", "2")
+        assert ok.headers["Cache-Control"].startswith("max-age=0, no-cache")
+    head = requests.head(f"{pingserver.url}/ping/{check.uuid}", timeout=5)
+    assert (head.status_code, head.content, head.headers["Content-Length"]) == (200, b"", "2")
+    missing = requests.get(f"{pingserver.url}/ping/{uuidlib.uuid4()}", timeout=5)
+    assert missing.headers["Content-Length"] == str(len("not found"))
+    assert missing.headers["Ping-Body-Limit"] == "100000"
+    assert check_of(sync_store, check.uuid).n_pings == 3
+
+
 def test_slug_urls(pingserver: PingServer, sync_store: Store, proj: ProjectKeys) -> None:
     check = make_check(sync_store, proj, slug="backup-db")
     url = f"{pingserver.url}/ping/{proj.ping_key}/backup-db"
@@ -104,6 +122,33 @@ def test_slug_urls(pingserver: PingServer, sync_store: Store, proj: ProjectKeys)
     make_check(sync_store, proj, slug="backup-db")
     r = requests.get(url, timeout=5)
     assert (r.status_code, r.text) == (409, "ambiguous slug")
+
+
+def test_slug_index_follows_renames_and_deletes(pingserver: PingServer, sync_store: Store,
+                                                proj: ProjectKeys) -> None:
+    first = make_check(sync_store, proj, slug="old-name")
+    second = make_check(sync_store, proj, slug="shared")
+    url = f"{pingserver.url}/ping/{proj.ping_key}"
+    # A rename onto another check's slug makes that slug ambiguous and frees the old one.
+    run(sync_store.save_check(proj.id, {"slug": "shared"}, uuid=first.uuid, create=False))
+    assert requests.get(f"{url}/old-name", timeout=5).status_code == 404
+    r = requests.get(f"{url}/shared", timeout=5)
+    assert (r.status_code, r.text) == (409, "ambiguous slug")
+    assert run(sync_store.uuids_by_slug(proj.id, "shared")) == sorted([first.uuid, second.uuid])
+    # Saving again without a slug change keeps one entry per check.
+    run(sync_store.save_check(proj.id, {"name": "again"}, uuid=first.uuid, create=False))
+    assert len(run(sync_store.uuids_by_slug(proj.id, "shared"))) == 2
+    # Deleting one resolves the ambiguity; deleting the other removes the slug.
+    run(sync_store.delete_check(check_of(sync_store, first.uuid)))
+    assert run(sync_store.uuids_by_slug(proj.id, "shared")) == [second.uuid]
+    assert requests.get(f"{url}/shared", timeout=5).status_code == 200
+    run(sync_store.delete_check(check_of(sync_store, second.uuid)))
+    assert run(sync_store.uuids_by_slug(proj.id, "shared")) == []
+    assert requests.get(f"{url}/shared", timeout=5).status_code == 404
+    # Clearing a slug removes it from the index too.
+    third = make_check(sync_store, proj, slug="goes-away")
+    run(sync_store.save_check(proj.id, {"slug": ""}, uuid=third.uuid, create=False))
+    assert run(sync_store.uuids_by_slug(proj.id, "goes-away")) == []
 
 
 def test_create_on_slug_with_parameters(pingserver: PingServer, sync_store: Store,
@@ -234,3 +279,32 @@ def test_failure_threshold(sync_store: Store, proj: ProjectKeys) -> None:
     run(sync_store.ping(check.uuid, "success"))
     run(sync_store.ping(check.uuid, "fail"))
     assert check_of(sync_store, check.uuid).status == "up"
+
+
+async def new_check(settings: Settings) -> str:
+    store = Store.from_settings(settings)
+    try:
+        proj = await store.create_project("down")
+        saved = await store.save_check(proj.id, {"name": "c"})
+        assert saved is not None
+        return saved[0].uuid
+    finally:
+        await store.close()
+
+
+def test_ping_while_redis_is_down_is_503_then_recovers() -> None:
+    """The ping path's own connection (resp.py) fails fast and reconnects by itself."""
+    redis = RedisServer(appendonly=True).start()
+    server = PingServer(redis.url)
+    try:
+        url = f"{server.url}/ping/{asyncio.run(new_check(Settings(redis_url=redis.url)))}"
+        assert requests.get(url, timeout=5).status_code == 200
+        redis.stop()
+        r = requests.get(url, timeout=5)
+        assert (r.status_code, r.text) == (503, "service unavailable: storage is not reachable")
+        redis = RedisServer(appendonly=True, port=redis.port, workdir=redis.dir).start()
+        wait_for(lambda: requests.get(url, timeout=5).status_code == 200, timeout=15,
+                 message="pings did not recover after Redis came back")
+    finally:
+        server.stop()
+        redis.cleanup()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,6 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pingserver.resp import PipelinedConnection, pack
 from tests.support.redis_server import RedisServer
+from tests.support.wait import wait_for
 
 
 def test_pack() -> None:
@@ -85,3 +89,54 @@ async def test_a_slow_reply_times_out_and_the_next_call_works() -> None:
         admin.close()
         await conn.close()
         server.cleanup()
+
+
+async def test_the_deadline_is_per_call_not_per_connection() -> None:
+    """One timer per connection, set by the first call: a later call still waiting when that
+    timer fires gets its own full timeout."""
+    server = RedisServer().start()
+    conn = PipelinedConnection(server.url, timeout=1.0)
+    try:
+        assert await conn.call("PING") == b"PONG"  # the timer now fires at about 1.0 s
+        await asyncio.sleep(0.6)  # part of the scenario: the next call starts later
+        # Answered at about 1.2 s: past the timer, within the call's own deadline (1.6 s).
+        assert await conn.call("BLPOP", "nothing", "0.6") is None
+    finally:
+        await conn.close()
+        server.cleanup()
+
+
+async def test_a_timeout_fails_every_waiting_call() -> None:
+    server = RedisServer().start()
+    conn = PipelinedConnection(server.url, timeout=0.3)
+    admin = redis.Redis(port=server.port)
+    try:
+        assert await conn.call("PING") == b"PONG"
+        admin.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
+        calls = [conn.call("SET", f"k{i}", "v") for i in range(5)]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert all(isinstance(r, RedisTimeoutError) for r in results)
+        admin.execute_command("CLIENT", "UNPAUSE")
+        assert await conn.call("INCR", "n") == 1  # a fresh connection, in step
+    finally:
+        admin.close()
+        await conn.close()
+        server.cleanup()
+
+
+async def test_unix_socket_url() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="hb-redis-unix-"))
+    sock = workdir / "redis.sock"
+    proc = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(sock),
+                             "--save", "", "--dir", str(workdir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conn = PipelinedConnection(f"unix://{sock}?db=2", timeout=2)
+    try:
+        wait_for(lambda: redis.Redis(unix_socket_path=str(sock)).ping(),
+                 ignore=(redis.ConnectionError,), message="redis-server on a unix socket")
+        assert await conn.call("SET", "k", "v") == b"OK"
+        assert b"db=2" in await conn.call("CLIENT", "INFO")
+    finally:
+        await conn.close()
+        proc.terminate()
+        proc.wait()
