@@ -22,6 +22,7 @@ from heartbeat_operator.config import GLOB_CHARS
 logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 REQUEST_TIMEOUT = 30
+CONNECTIONS = 32
 
 SECRET_RECHECK = 300.0  # seconds a verified ping-key Secret is trusted without a read
 _ping_secrets_verified: dict[str, tuple[dict[str, str], float]] = {}
@@ -43,7 +44,10 @@ def api() -> client.ApiClient:
                 config.load_incluster_config()
             except config.ConfigException:
                 config.load_kube_config()
-            _api = client.ApiClient()
+            configuration = client.Configuration.get_default_copy()
+            # Handler threads (16) and the background loop's flip workers share this client.
+            configuration.connection_pool_maxsize = CONNECTIONS
+            _api = client.ApiClient(configuration)
         return _api
 
 

@@ -21,14 +21,15 @@ UUID = check_uuid(SECRET, "ns", "job")
 
 
 class FakeClient:
-    def __init__(self) -> None:
+    def __init__(self, page_size: int = 2) -> None:
+        self.page_size = page_size
         self.feed: list[dict[str, Any]] = []
         self.checks: dict[str, dict[str, Any]] = {}
         self.upserts: list[tuple[str, dict[str, Any]]] = []
 
     def flips(self, cursor: str, limit: int = 500) -> tuple[list[dict[str, Any]], str]:
         start = int(cursor or 0)
-        page = self.feed[start:start + 2]
+        page = self.feed[start:start + self.page_size]
         return page, str(start + len(page)) if page else cursor
 
     def get_check(self, uuid: str) -> dict[str, Any] | None:
@@ -153,6 +154,26 @@ def test_with_a_cursor_flips_since_then_are_reported_once(fake_kube: FakeKube) -
     # A restart that lost the last cursor write replays: already-reported flips stay quiet.
     make_loop(client, events, cursor="1").poll_flips({UUID: ref})
     assert len(events) == 2
+
+
+def test_a_page_of_many_checks_flips_is_reported_once_each_in_order(
+        fake_kube: FakeKube) -> None:
+    client = FakeClient(page_size=100)
+    names = [f"job{i}" for i in range(12)]
+    refs = {}
+    for name in names:
+        uuid = check_uuid(SECRET, "ns", name)
+        refs[uuid] = fake_kube.add(name, {"period": "5m"}, {"checkID": uuid})
+        client.feed += [{**flip("up", "down", 1), "check": uuid},
+                        {**flip("down", "up", 2), "check": uuid}]
+    events: list[tuple[str, str, str]] = []
+    loop = make_loop(client, events, cursor="0")
+    loop.poll_flips(refs)
+    for name in names:
+        mine = [reason for who, _, reason in events if who == name]
+        assert mine == ["CheckDown", "CheckUp"], name
+        assert fake_kube.objects[("ns", name)]["status"]["state"] == "up"
+    assert loop.cursor == str(len(client.feed))
 
 
 def test_flips_of_unknown_checks_are_ignored(fake_kube: FakeKube) -> None:
