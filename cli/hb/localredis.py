@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -41,32 +42,57 @@ def redis_binary() -> str:
     return path
 
 
-class RedisServer:
-    """One redis-server on 127.0.0.1, optionally with AOF, optionally a cluster node."""
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS-only redis-server (clients are not asked for certificates)."""
 
-    def __init__(self, *, appendonly: bool = False, cluster: bool = False,
-                 port: int | None = None, workdir: Path | None = None) -> None:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+class RedisServer:
+    """One redis-server on 127.0.0.1, optionally with AOF, optionally a cluster node.
+
+    With AOF, `appendfsync` is "always" (every acknowledged write is on disk) unless told
+    otherwise; "everysec" acknowledges writes that reach the disk within about a second."""
+
+    def __init__(self, *, appendonly: bool = False, appendfsync: str = "always",
+                 cluster: bool = False, port: int | None = None,
+                 workdir: Path | None = None, tls: TlsFiles | None = None) -> None:
+        if appendfsync not in ("always", "everysec", "no"):
+            raise ValueError(f"appendfsync: {appendfsync!r}")
         self.port = port or free_port()
         self.dir = workdir or Path(tempfile.mkdtemp(prefix="hb-redis-"))
         self.appendonly = appendonly
+        self.appendfsync = appendfsync
         self.cluster = cluster
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls.ca}"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 20.0) -> RedisServer:
         args = [redis_binary(), "--bind", "127.0.0.1", "--port", str(self.port),
                 "--dir", str(self.dir), "--save", "", "--daemonize", "no",
                 "--appendonly", "yes" if self.appendonly else "no",
-                "--appendfsync", "always" if self.appendonly else "no",
+                "--appendfsync", self.appendfsync if self.appendonly else "no",
                 "--logfile", str(self.dir / "redis.log")]
+        if self.tls:  # TLS only: the plain port is closed
+            args[args.index("--port") + 1] = "0"
+            args += ["--tls-port", str(self.port), "--tls-cert-file", str(self.tls.cert),
+                     "--tls-key-file", str(self.tls.key), "--tls-ca-cert-file",
+                     str(self.tls.ca), "--tls-auth-clients", "no"]
         if self.cluster:
             args += ["--cluster-enabled", "yes", "--cluster-config-file",
                      str(self.dir / "nodes.conf"), "--cluster-node-timeout", "2000"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_timeout=1)
+        client = redis.Redis(port=self.port, socket_timeout=1, ssl=bool(self.tls),
+                             ssl_ca_certs=str(self.tls.ca) if self.tls else None)
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -79,8 +79,9 @@ class Store:
         self.raw: Any = raw  # same server, bytes in and out: ping bodies need not be UTF-8
         self.settings = settings
         self._scripts: dict[str, AsyncScript] = {}
-        # The ping path's own pipelined connection (single Redis only; see resp.py).
-        self.pipe = (None if settings.redis_cluster
+        # The ping path's own pipelined connection (single Redis over TCP or a Unix socket;
+        # see resp.py). Redis Cluster and TLS (rediss://) go through redis-py instead.
+        self.pipe = (None if settings.redis_cluster or settings.redis_url.startswith("rediss:")
                      else PipelinedConnection(settings.redis_url, settings.redis_timeout))
 
     @classmethod
