@@ -268,6 +268,20 @@ def test_ping_log_is_capped(pingserver: PingServer, sync_store: Store, proj: Pro
     assert run(sync_store.ping_body(check.uuid, 6)) == b"b"
 
 
+def test_body_leaves_with_its_ping_among_pings_without_body(sync_store: Store,
+                                                           proj: ProjectKeys) -> None:
+    check = make_check(sync_store, proj)
+    run(sync_store.ping(check.uuid, "log", body=b"first"))
+    run(sync_store.ping(check.uuid, "log", body=b"second"))
+    for _ in range(99):
+        run(sync_store.ping(check.uuid, "success"))
+    assert run(sync_store.ping_body(check.uuid, 1)) is None
+    assert run(sync_store.ping_body(check.uuid, 2)) == b"second"
+    run(sync_store.ping(check.uuid, "success"))
+    assert run(sync_store.ping_body(check.uuid, 2)) is None
+    assert len(run(sync_store.pings(check.uuid, 1000))) == 100
+
+
 def test_failure_threshold(sync_store: Store, proj: ProjectKeys) -> None:
     check = make_check(sync_store, proj, fail_threshold=3)
     run(sync_store.ping(check.uuid, "success"))

@@ -9,110 +9,166 @@ local FLIP_KEEP_MS = 93 * 86400 * 1000 -- flips kept for downtime statistics
 local FLIP_KEEP_N = 1000
 
 local function num(v)
-  return tonumber(v) or 0
+  return tonumber(v or 0) or 0
 end
 
-local function hnum(key, field)
-  return num(redis.call('HGET', key, field))
+-- A check hash is read once per script and written once (one HSET, one HDEL), because every
+-- Redis call costs more than the Lua around it. load_check returns a check: `h`, the hash as
+-- a table (a missing field is nil; values are strings, also those `put` changed) and `w`, the
+-- writes not yet saved. A script changes fields with put/put_nz and ends with save_check.
+local function load_check(ck)
+  local all = redis.call('HGETALL', ck)
+  local h = {}
+  for i = 1, #all, 2 do
+    h[all[i]] = all[i + 1]
+  end
+  return {h = h, w = {}}
 end
 
--- Set numeric runtime fields of a check hash (field, value, ...), deleting those that are 0:
--- a missing field reads as 0 (num here, model.Check in Python), and every stored field
--- costs memory in every check.
-local function hset_nz(ck, ...)
+-- Set a field, or delete it with `false` (a no-op when it is already missing).
+local function put(c, field, value)
+  if value == false then
+    if c.h[field] == nil then return end
+    c.h[field] = nil
+  else
+    c.h[field] = tostring(value)
+  end
+  c.w[field] = value
+end
+
+-- Set numeric runtime fields (field, value, ...), deleting those that are 0: a missing field
+-- reads as 0 (num here, model.Check in Python), and every stored field costs memory in
+-- every check.
+local function put_nz(c, ...)
   local fv = {...}
   for i = 1, #fv, 2 do
-    if fv[i + 1] == 0 then
-      redis.call('HDEL', ck, fv[i])
-    else
-      redis.call('HSET', ck, fv[i], fv[i + 1])
-    end
+    put(c, fv[i], fv[i + 1] ~= 0 and fv[i + 1])
   end
 end
 
+local function save_check(ck, c)
+  local set, del = {}, {}
+  for field, value in pairs(c.w) do
+    if value == false then
+      del[#del + 1] = field
+    else
+      set[#set + 1] = field
+      set[#set + 1] = value
+    end
+  end
+  if #del > 0 then redis.call('HDEL', ck, unpack(del)) end
+  if #set > 0 then redis.call('HSET', ck, unpack(set)) end
+  c.w = {}
+end
+
+-- Start times of the check's open runs (the values of its runs hash), read at most once.
+-- The runs hash is empty exactly when last_start is 0, because every change to it ends with
+-- refresh_last_start (or, when it is deleted, with last_start deleted): a check without open
+-- runs costs no read.
+local function open_runs(c, runs)
+  if c.starts == nil then
+    c.starts = num(c.h.last_start) > 0 and redis.call('HVALS', runs) or {}
+  end
+  return c.starts
+end
+
+-- The newest start among the runs still open, for display (`last_start`): after a change
+-- to the runs hash.
+local function refresh_last_start(c, runs)
+  c.starts = redis.call('HVALS', runs)
+  local newest = 0
+  for _, s in ipairs(c.starts) do
+    if num(s) > newest then newest = num(s) end
+  end
+  put_nz(c, 'last_start', newest)
+end
+
 -- Record a transition in the check's flip history and in the shard's event stream.
-local function flip(ck, flips, events, uuid, old, new, ts, reason, rid, downtime, now)
-  local seq = redis.call('HINCRBY', ck, 'flip_seq', 1)
-  local project = redis.call('HGET', ck, 'project') or ''
-  redis.call('XADD', events, '*', 'check', uuid, 'project', project, 'old', old, 'new', new,
-    'ts', ts, 'reason', reason, 'rid', rid or '', 'downtime', downtime or 0, 'seq', seq)
+local function flip(c, flips, events, uuid, old, new, ts, reason, rid, downtime, now)
+  local seq = num(c.h.flip_seq) + 1
+  put(c, 'flip_seq', seq)
+  redis.call('XADD', events, '*', 'check', uuid, 'project', c.h.project or '', 'old', old,
+    'new', new, 'ts', ts, 'reason', reason, 'rid', rid or '', 'downtime', downtime or 0,
+    'seq', seq)
   -- Compact member "seq|old|new|reason|rid|downtime" (the score is the time): at most 64
   -- bytes keeps the zset in Redis' listpack encoding, ~100 bytes per check instead of ~1 KB
   -- for a skiplist (a JSON member was longer than zset-max-listpack-value).
   redis.call('ZADD', flips, ts, table.concat({seq, old, new, reason, rid or '',
     math.floor(downtime or 0)}, '|'))
   redis.call('ZREMRANGEBYSCORE', flips, '-inf', now - FLIP_KEEP_MS)
-  redis.call('ZREMRANGEBYRANK', flips, 0, -(FLIP_KEEP_N + 1))
-  redis.call('HSET', ck, 'status', new, 'last_flip', ts)
+  if seq > FLIP_KEEP_N then -- one member per seq: fewer flips ever cannot be too many
+    redis.call('ZREMRANGEBYRANK', flips, 0, -(FLIP_KEEP_N + 1))
+  end
+  put(c, 'status', new)
+  put(c, 'last_flip', ts)
   if new == 'down' then
     -- The first reminder comes one period after the down alert goes out (now), not after
     -- the deadline: a flip detected late must not be followed by a reminder at once.
-    local every = hnum(ck, 'repeat_every')
-    hset_nz(ck, 'down_since', ts,
+    local every = num(c.h.repeat_every)
+    put_nz(c, 'down_since', ts,
       'next_repeat', every > 0 and math.max(ts, now) + every * 1000 or 0)
   elseif old == 'down' then
-    redis.call('HDEL', ck, 'down_since', 'next_repeat')
+    put(c, 'down_since', false)
+    put(c, 'next_repeat', false)
   end
 end
 
 -- Grace start and down time follow the last ping: a period for simple checks, the first
 -- precomputed tick after it for cron and OnCalendar checks.
-local function reschedule(ck)
-  local f = redis.call('HMGET', ck, 'kind', 'timeout', 'grace', 'last_ping', 'ticks', 'ticks_final',
-    'expect_first_ping', 'expect_since', 'created')
-  local last = num(f[4])
-  if last == 0 and f[7] == '1' then
+local function reschedule(c)
+  local h = c.h
+  local last = num(h.last_ping)
+  if last == 0 and h.expect_first_ping == '1' then
     -- Never pinged, but expected: the schedule runs from creation (or the last resume).
-    last = num(f[8]) > 0 and num(f[8]) or num(f[9])
+    last = num(h.expect_since) > 0 and num(h.expect_since) or num(h.created)
   end
   if last == 0 then
-    redis.call('HDEL', ck, 'grace_start', 'down_at', 'needs_eval')
+    put_nz(c, 'grace_start', 0, 'down_at', 0, 'needs_eval', 0)
     return
   end
   local start = 0
   local needs = 0
-  if f[1] == 'simple' then
-    start = last + num(f[2]) * 1000
+  if h.kind == 'simple' then
+    start = last + num(h.timeout) * 1000
   else
-    for tick in string.gmatch(f[5] or '', '%d+') do
+    for tick in string.gmatch(h.ticks or '', '%d+') do
       local t = tonumber(tick)
       if t > last then
         start = t
         break
       end
     end
-    if start == 0 and f[6] ~= '1' then
+    if start == 0 and h.ticks_final ~= '1' then
       needs = 1
     end
   end
   local down = 0
   if start > 0 then
-    down = start + num(f[3]) * 1000
+    down = start + num(h.grace) * 1000
   end
-  hset_nz(ck, 'grace_start', start, 'down_at', down, 'needs_eval', needs)
+  put_nz(c, 'grace_start', start, 'down_at', down, 'needs_eval', needs)
 end
 
 -- The next moment this check needs the sweeper, in the shard's deadline set.
-local function rescore(ck, runs, due, uuid, now)
-  local f = redis.call('HMGET', ck, 'status', 'grace_start', 'down_at', 'needs_eval',
-    'next_repeat', 'grace', 'max_runtime', 'repeat_every')
-  local status = f[1]
+local function rescore(c, runs, due, uuid, now)
+  local h = c.h
+  local status = h.status
   local best = nil
   local function consider(t)
     if t > 0 and (best == nil or t < best) then best = t end
   end
-  if f[4] == '1' then
+  if h.needs_eval == '1' then
     consider(now)
   elseif status == 'up' or status == 'new' then
-    consider(num(f[2])) -- a new check has a grace start only with expect_first_ping
+    consider(num(h.grace_start)) -- a new check has a grace start only with expect_first_ping
   elseif status == 'late' then
-    consider(num(f[3]))
-  elseif status == 'down' and num(f[8]) > 0 then
-    consider(num(f[5]))
+    consider(num(h.down_at))
+  elseif status == 'down' and num(h.repeat_every) > 0 then
+    consider(num(h.next_repeat))
   end
-  if status ~= 'down' and f[4] ~= '1' then
-    local budget = (num(f[7]) > 0 and num(f[7]) or num(f[6])) * 1000
-    for _, s in ipairs(redis.call('HVALS', runs)) do
+  if status ~= 'down' and h.needs_eval ~= '1' then
+    local budget = (num(h.max_runtime) > 0 and num(h.max_runtime) or num(h.grace)) * 1000
+    for _, s in ipairs(open_runs(c, runs)) do
       consider(num(s) + budget)
     end
   end
@@ -123,29 +179,25 @@ local function rescore(ck, runs, due, uuid, now)
   end
 end
 
--- The newest start among the runs still open, for display (`last_start`).
-local function refresh_last_start(ck, runs)
-  local newest = 0
-  for _, s in ipairs(redis.call('HVALS', runs)) do
-    if num(s) > newest then newest = num(s) end
-  end
-  hset_nz(ck, 'last_start', newest)
+-- The version tells reticks.lua (and readers) that the check changed.
+local function bump_version(c)
+  put(c, 'version', num(c.h.version) + 1)
 end
 
 -- Keep the next repeat reminder of a down check in step with its repeat_every setting
 -- (changed by configure.lua): the next multiple of the period after down_since that is
 -- still ahead, or 0 when reminders are off.
-local function sync_repeat(ck, now)
-  local f = redis.call('HMGET', ck, 'status', 'repeat_every', 'down_since', 'next_repeat')
-  local every = num(f[2]) * 1000
-  if f[1] ~= 'down' or every <= 0 then
-    if num(f[4]) ~= 0 then redis.call('HDEL', ck, 'next_repeat') end
+local function sync_repeat(c, now)
+  local h = c.h
+  local every = num(h.repeat_every) * 1000
+  if h.status ~= 'down' or every <= 0 then
+    put(c, 'next_repeat', false)
     return
   end
-  local since, nr = num(f[3]), num(f[4])
+  local since, nr = num(h.down_since), num(h.next_repeat)
   if nr > now and nr <= now + every then
     return
   end
   local k = math.max(1, math.floor((now - since) / every) + 1)
-  redis.call('HSET', ck, 'next_repeat', since + k * every)
+  put(c, 'next_repeat', since + k * every)
 end

@@ -5,22 +5,21 @@
 -- Returns {1 if created else 0}, or {-1} for 'update' of a missing check.
 local ck, runs, due, flips, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local uuid, now, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local exists = redis.call('EXISTS', ck) == 1
+local c = load_check(ck)
+local exists = next(c.h) ~= nil
 if mode == 'update' and not exists then
   return {-1}
 end
 for i = 4, #ARGV, 2 do
-  if ARGV[i + 1] == '' then
-    redis.call('HDEL', ck, ARGV[i])
-  else
-    redis.call('HSET', ck, ARGV[i], ARGV[i + 1])
-  end
+  put(c, ARGV[i], ARGV[i + 1] ~= '' and ARGV[i + 1])
 end
 if not exists then
-  redis.call('HSET', ck, 'status', 'new', 'created', now) -- n_pings, version: 0 when missing
+  put(c, 'status', 'new') -- n_pings, version: 0 when missing
+  put(c, 'created', now)
 end
-reschedule(ck)
-sync_repeat(ck, now)
-redis.call('HINCRBY', ck, 'version', 1)
-rescore(ck, runs, due, uuid, now)
+reschedule(c)
+sync_repeat(c, now)
+bump_version(c)
+rescore(c, runs, due, uuid, now)
+save_check(ck, c)
 return {exists and 0 or 1}

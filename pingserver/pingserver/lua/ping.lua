@@ -3,16 +3,19 @@
 -- ARGV: 1 uuid, 2 now, 3 action (success|start|fail|log), 4 exit status or '', 5 rid,
 --       6 method, 7 scheme, 8 remote address, 9 user agent, 10 body, 11 ping log limit
 -- Returns {0} when the check does not exist, else {1, kind, n}.
+-- The hot path: the check hash is read once and written once (load_check, save_check), and
+-- calls that would change nothing are skipped: a plain ping makes four Redis calls (HGETALL,
+-- LPUSH, HSET, ZADD), five once its log is full (LTRIM).
 local ck, pings, bodies, runs, flips, due, events =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-if redis.call('EXISTS', ck) == 0 then
+local c = load_check(ck)
+local h = c.h
+if next(h) == nil then
   return {0}
 end
 local uuid, now, action, exitstatus, rid = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local method, body, limit = ARGV[6], ARGV[10], tonumber(ARGV[11])
-local c = redis.call('HMGET', ck, 'status', 'methods', 'filter_http_body', 'filter_default_fail',
-  'start_kw', 'success_kw', 'failure_kw', 'manual_resume', 'fail_threshold', 'fail_streak')
-local status = c[1]
+local status = h.status
 
 local function matches(keywords)
   for kw in string.gmatch(keywords or '', '[^,]+') do
@@ -27,21 +30,22 @@ if exitstatus ~= '' and tonumber(exitstatus) > 0 then
   action = 'fail'
 end
 if action ~= 'log' then
-  if c[2] == 'POST' and method ~= 'POST' then
+  if h.methods == 'POST' and method ~= 'POST' then
     action = 'ign'
-  elseif c[3] == '1' and action == 'success' and exitstatus == '' then
-    if matches(c[7]) then action = 'fail'
-    elseif matches(c[6]) then action = 'success'
-    elseif matches(c[5]) then action = 'start'
-    elseif c[4] == '1' then action = 'fail'
+  elseif h.filter_http_body == '1' and action == 'success' and exitstatus == '' then
+    if matches(h.failure_kw) then action = 'fail'
+    elseif matches(h.success_kw) then action = 'success'
+    elseif matches(h.start_kw) then action = 'start'
+    elseif h.filter_default_fail == '1' then action = 'fail'
     else action = 'ign' end
   end
-  if status == 'paused' and c[8] == '1' then
+  if status == 'paused' and h.manual_resume == '1' then
     action = 'ign'
   end
 end
 
--- Runs: every rid has its own start, so overlapping runs are timed separately.
+-- Runs: every rid has its own start, so overlapping runs are timed separately. Without open
+-- runs (last_start 0, see open_runs) a success or failure has none to end.
 local duration = nil
 local runfield = rid ~= '' and rid or '_'
 if action == 'start' then
@@ -54,63 +58,71 @@ if action == 'start' then
     redis.call('HDEL', runs, oldest_rid)
   end
   redis.call('HSET', runs, runfield, now)
-elseif action == 'success' or action == 'fail' then
+  refresh_last_start(c, runs)
+elseif (action == 'success' or action == 'fail') and num(h.last_start) > 0 then
   local started = redis.call('HGET', runs, runfield)
   if started and now - num(started) <= MAX_DURATION then
     duration = now - num(started)
-    redis.call('HSET', ck, 'last_duration', duration)
+    put(c, 'last_duration', duration)
   end
   if rid == '' then
     redis.call('DEL', runs) -- no run id: this signal ends whatever was running (healthchecks)
-  else
+    c.starts = {}
+    put(c, 'last_start', false)
+  elseif started then
     redis.call('HDEL', runs, runfield)
+    refresh_last_start(c, runs)
   end
-end
-if action == 'start' or action == 'success' or action == 'fail' then
-  refresh_last_start(ck, runs)
 end
 
 -- The ping log, capped; bodies live beside it so that listing pings stays cheap.
-local n = redis.call('HINCRBY', ck, 'n_pings', 1)
-redis.call('LPUSH', pings, cjson.encode({
+local n = num(h.n_pings) + 1
+put(c, 'n_pings', n)
+-- Ping n - limit leaves the log; it can have a body only if it is not older than the
+-- newest ping with a body (last_body_n).
+if n > limit and n - limit <= num(h.last_body_n) then
+  redis.call('HDEL', bodies, n - limit)
+end
+local logged = redis.call('LPUSH', pings, cjson.encode({
   n = n, ts = now, kind = action, scheme = ARGV[7], remote_addr = ARGV[8], method = method,
   ua = ARGV[9], rid = rid, exitstatus = exitstatus ~= '' and tonumber(exitstatus) or cjson.null,
   duration = duration or cjson.null, size = #body}))
-redis.call('LTRIM', pings, 0, limit - 1)
+if logged > limit then
+  redis.call('LTRIM', pings, 0, limit - 1)
+end
 if #body > 0 then
   redis.call('HSET', bodies, n, body)
-  redis.call('HSET', ck, 'last_body_n', n)
-end
-if n > limit then
-  redis.call('HDEL', bodies, n - limit)
+  put(c, 'last_body_n', n)
 end
 if exitstatus ~= '' then
-  redis.call('HSET', ck, 'last_exitstatus', exitstatus)
+  put(c, 'last_exitstatus', exitstatus)
 end
 
 -- State.
 if action == 'success' or action == 'fail' then
-  redis.call('HSET', ck, 'last_ping', now)
-  reschedule(ck)
+  put(c, 'last_ping', now)
+  reschedule(c)
 end
 if action == 'success' then
-  redis.call('HDEL', ck, 'fail_streak')
+  put(c, 'fail_streak', false)
   if status ~= 'up' then
     local downtime = 0
-    if status == 'down' then downtime = now - hnum(ck, 'down_since') end
-    flip(ck, flips, events, uuid, status, 'up', now, 'success', rid, downtime, now)
+    if status == 'down' then downtime = now - num(h.down_since) end
+    flip(c, flips, events, uuid, status, 'up', now, 'success', rid, downtime, now)
   end
 elseif action == 'fail' then
-  local streak = redis.call('HINCRBY', ck, 'fail_streak', 1)
+  local streak = num(h.fail_streak) + 1
+  put(c, 'fail_streak', streak)
   if status ~= 'down' then
-    if streak >= math.max(num(c[9]), 1) then
-      flip(ck, flips, events, uuid, status, 'down', now, 'fail', rid, 0, now)
+    if streak >= math.max(num(h.fail_threshold), 1) then
+      flip(c, flips, events, uuid, status, 'down', now, 'fail', rid, 0, now)
     elseif status ~= 'up' then
       -- Below the failure threshold the run still counts as a sign of life.
-      flip(ck, flips, events, uuid, status, 'up', now, 'fail_tolerated', rid, 0, now)
+      flip(c, flips, events, uuid, status, 'up', now, 'fail_tolerated', rid, 0, now)
     end
   end
 end
-redis.call('HINCRBY', ck, 'version', 1)
-rescore(ck, runs, due, uuid, now)
+bump_version(c)
+rescore(c, runs, due, uuid, now)
+save_check(ck, c)
 return {1, action, n}

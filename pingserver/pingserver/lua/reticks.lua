@@ -5,11 +5,14 @@
 -- Returns 1 when applied, 0 when the check changed meanwhile (its ping re-scored it).
 local ck, runs, due = KEYS[1], KEYS[2], KEYS[3]
 local uuid, now = ARGV[1], tonumber(ARGV[2])
-if redis.call('HGET', ck, 'version') ~= ARGV[3] then
+local c = load_check(ck)
+if c.h.version ~= ARGV[3] then
   return 0
 end
-redis.call('HSET', ck, 'ticks', ARGV[4], 'ticks_final', ARGV[5])
-reschedule(ck)
-redis.call('HINCRBY', ck, 'version', 1)
-rescore(ck, runs, due, uuid, now)
+put(c, 'ticks', ARGV[4])
+put(c, 'ticks_final', ARGV[5])
+reschedule(c)
+bump_version(c)
+rescore(c, runs, due, uuid, now)
+save_check(ck, c)
 return 1

@@ -15,8 +15,8 @@ local leased, states, stamps = {}, {}, {}
 local oldest = 0
 if #items > 0 then oldest = tonumber(items[2]) end
 
-local function flipped(ck, flips, uuid, old, new, ts, reason, rid)
-  flip(ck, flips, events, uuid, old, new, ts, reason, rid, 0, now)
+local function flipped(c, flips, uuid, old, new, ts, reason, rid)
+  flip(c, flips, events, uuid, old, new, ts, reason, rid, 0, now)
   states[#states + 1] = new
   stamps[#stamps + 1] = ts
 end
@@ -24,20 +24,23 @@ end
 for i = 1, #items, 2 do
   local uuid = items[i]
   local ck, runs, flips = prefix .. 'c:' .. uuid, prefix .. 'r:' .. uuid, prefix .. 'f:' .. uuid
-  local f = redis.call('HMGET', ck, 'status', 'grace_start', 'down_at', 'needs_eval',
-    'next_repeat', 'repeat_every', 'grace', 'max_runtime', 'down_since', 'project')
-  if f[1] == false then
+  local c = load_check(ck)
+  local h = c.h
+  if h.status == nil then
     redis.call('ZREM', due, uuid)
-  elseif f[4] == '1' then
+  elseif h.needs_eval == '1' then
     redis.call('ZADD', due, now + lease, uuid)
     leased[#leased + 1] = uuid
   else
-    local status = f[1]
+    local status, was = h.status, h.status
+    local gs, da = num(h.grace_start), num(h.down_at)
+    local every, nr, since = num(h.repeat_every) * 1000, num(h.next_repeat), num(h.down_since)
     -- A run over its budget turns the check down, whatever the schedule says.
-    if status ~= 'down' then
-      local budget = (num(f[8]) > 0 and num(f[8]) or num(f[7])) * 1000
+    if status ~= 'down' and num(h.last_start) > 0 then
+      local budget = (num(h.max_runtime) > 0 and num(h.max_runtime) or num(h.grace)) * 1000
       local all = redis.call('HGETALL', runs)
       local first_rid, first_deadline = nil, nil
+      local starts = {}
       for j = 1, #all, 2 do
         local deadline = num(all[j + 1]) + budget
         if deadline <= now then
@@ -45,41 +48,44 @@ for i = 1, #items, 2 do
           if first_deadline == nil or deadline < first_deadline then
             first_rid, first_deadline = all[j], deadline
           end
+        else
+          starts[#starts + 1] = all[j + 1]
         end
       end
       if first_deadline then
         if first_rid == '_' then first_rid = '' end
-        flipped(ck, flips, uuid, status, 'down', first_deadline, 'runtime', first_rid)
+        flipped(c, flips, uuid, status, 'down', first_deadline, 'runtime', first_rid)
         status = 'down'
-        refresh_last_start(ck, runs)
+        refresh_last_start(c, runs)
+      else
+        c.starts = starts
       end
     end
-    local gs, da = num(f[2]), num(f[3])
     if (status == 'up' or status == 'new') and gs > 0 and gs <= now then
       if da > 0 and da <= now then
-        flipped(ck, flips, uuid, status, 'down', da, 'timeout', '')
+        flipped(c, flips, uuid, status, 'down', da, 'timeout', '')
       else
-        flipped(ck, flips, uuid, status, 'late', gs, 'late', '')
+        flipped(c, flips, uuid, status, 'late', gs, 'late', '')
       end
     elseif status == 'late' and da > 0 and da <= now then
-      flipped(ck, flips, uuid, 'late', 'down', da, 'timeout', '')
-    elseif status == 'down' and f[1] == 'down' then
+      flipped(c, flips, uuid, 'late', 'down', da, 'timeout', '')
+    elseif was == 'down' then
       -- Repeat reminders while down (not a flip: no state change, no flip history).
-      local every, nr = num(f[6]) * 1000, num(f[5])
       if every > 0 and nr > 0 and nr <= now then
-        redis.call('XADD', events, '*', 'check', uuid, 'project', f[10] or '',
+        redis.call('XADD', events, '*', 'check', uuid, 'project', h.project or '',
           'old', 'down', 'new', 'down', 'ts', nr, 'reason', 'repeat', 'rid', '',
-          'downtime', nr - num(f[9]), 'seq', 0)
+          'downtime', nr - since, 'seq', 0)
         local skipped = math.floor((now - nr) / every) + 1
-        redis.call('HSET', ck, 'next_repeat', nr + skipped * every)
+        put(c, 'next_repeat', nr + skipped * every)
       elseif every == 0 and nr > 0 then
         -- Reminders were switched off while down: forget the pending one, or the check
         -- would stay due in the past and be claimed on every sweep.
-        redis.call('HDEL', ck, 'next_repeat')
+        put(c, 'next_repeat', false)
       end
     end
-    redis.call('HINCRBY', ck, 'version', 1)
-    rescore(ck, runs, due, uuid, now)
+    bump_version(c)
+    rescore(c, runs, due, uuid, now)
+    save_check(ck, c)
   end
 end
 return {#items / 2, oldest, leased, states, stamps}
