@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, Route, expect
 
 from pingserver import schedules
 from pingserver.model import Check
@@ -17,6 +19,7 @@ from pingserver.store import ProjectKeys, now_ms
 from tests.browser.conftest import DOCS_SCREENSHOT, Dashboard, Seeder
 from tests.conftest import PingServer
 from tests.support.redis_server import free_port
+from tests.support.wait import wait_for
 
 MINUTE = 60
 HOUR = 3600
@@ -193,6 +196,37 @@ def test_filters_and_sorting(dashboard: Dashboard, seed: Seeder) -> None:
     page.goto(dashboard.url + "/dashboard/?state=late")
     assert visible_names(page) == ["web/sitemap"]
     dashboard.shot(page, "filtered")
+
+
+
+def test_a_sort_click_keeps_a_filter_whose_refresh_is_still_on_the_way(
+        dashboard: Dashboard, seed: Seeder) -> None:
+    mixed = mixed_project(seed)
+    page = dashboard.login(mixed.project.api_key)
+    page.locator("#count-down").click()
+    expect(page.locator("tr.check")).to_have_count(1)
+    # The refresh for the next filter change is held back, so the sort links on the page
+    # are still those rendered for state=down when Name is clicked.
+    held: list[Route] = []
+    refreshes = re.compile(r"/dashboard/list")
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route(refreshes, hold)
+    page.get_by_label("State", exact=True).select_option("")
+    # page.evaluate lets Playwright deliver the intercepted request to the handler above.
+    wait_for(lambda: page.evaluate("0") == 0 and held, 10, 0.05, "the held refresh")
+    page.get_by_role("link", name="Name").click()
+    wait_for(lambda: page.evaluate("0") == 0 and len(held) == 2, 10, 0.05,
+             "the sort's refresh")
+    page.unroute(refreshes, hold)
+    for route in held:
+        with contextlib.suppress(PlaywrightError):  # the first one was aborted by the second
+            route.continue_()
+    expect(page.locator("th[aria-sort='ascending']")).to_contain_text("Name")
+    expect(page.locator("tr.check")).to_have_count(7)
+    expect(page.get_by_label("State", exact=True)).to_have_value("")
 
 
 def test_keyboard_only(dashboard: Dashboard, seed: Seeder) -> None:

@@ -175,7 +175,11 @@
       if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
       event.preventDefault();
       var params = new URL(link.href, window.location.href).searchParams;
-      ["q", "state", "tag", "sort", "dir"].forEach(function (name) {
+      /* Only what the link is about (data-nav="sort dir", "state", "tag"): the rest of its
+         query was rendered with the filters of the last refresh, which may be older than
+         the form (a filter changed while its refresh is still on the way). */
+      var names = (link.getAttribute("data-nav") || "q state tag sort dir").split(" ");
+      names.forEach(function (name) {
         var field = form.elements[name];
         var value = params.get(name) || (name === "sort" ? "state" : "");
         if (field.tagName === "SELECT" && value &&
