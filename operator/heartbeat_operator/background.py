@@ -138,6 +138,16 @@ def cronjob_flip_event(flip: Mapping[str, Any], check_name: str
     return None
 
 
+def warn_rarely(warned: dict[str, tuple[str, float]], message: str, what: str,
+                now: float) -> None:
+    """Log a failure when it is new, then at most once per WARN_EVERY: the loop runs every
+    few seconds and an outage must not flood the log. `warned` remembers what was said."""
+    last = warned.get(what)
+    if last is None or last[0] != message or now - last[1] >= WARN_EVERY:
+        logger.warning("%s", message)
+        warned[what] = (message, now)
+
+
 @dataclass
 class Health:
     """What the liveness probe reports (no secrets)."""
@@ -208,14 +218,7 @@ class Background:
             self._warn(what, exc)
 
     def _warn(self, what: str, exc: Exception) -> None:
-        """Log a failure when it is new, then at most once per WARN_EVERY: the feed is polled
-        every few seconds and an outage must not flood the log."""
-        message = f"{what}: {exc}"
-        now = self.clock()
-        last = self._warned.get(what)
-        if last is None or last[0] != message or now - last[1] >= WARN_EVERY:
-            logger.warning("%s", message)
-            self._warned[what] = (message, now)
+        warn_rarely(self._warned, f"{what}: {exc}", what, self.clock())
 
     # -- flips feed -----------------------------------------------------------------------
 
@@ -527,9 +530,4 @@ class Workloads:
             self._warned.pop(what, None)
 
     def _warn(self, what: str, exc: Exception) -> None:
-        message = f"{what}: {exc}"
-        now = self.clock()
-        last = self._warned.get(what)
-        if last is None or last[0] != message or now - last[1] >= WARN_EVERY:
-            logger.warning("%s (retrying)", message)
-            self._warned[what] = (message, now)
+        warn_rarely(self._warned, f"{what}: {exc} (retrying)", what, self.clock())
