@@ -427,7 +427,7 @@ class Notifier:
         try:
             await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
-            raise DeliveryError(f"timed out after {timeout:g} s") from None
+            raise DeliveryError.timed_out(timeout) from None
 
     def _delivered(self, alert: Alert, target: Target) -> None:
         now = time.time()

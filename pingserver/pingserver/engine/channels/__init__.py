@@ -19,6 +19,12 @@ from pingserver.model import Check
 class DeliveryError(Exception):
     """The alert was not delivered; the notifier retries with backoff."""
 
+    @classmethod
+    def timed_out(cls, timeout: float) -> DeliveryError:
+        """One message for a delivery out of time, whichever layer noticed first (the
+        transport's own deadline or the notifier's)."""
+        return cls(f"timed out after {timeout:g} s")
+
 
 class PermanentError(DeliveryError):
     """Retrying cannot help (invalid configuration, refused address): dead-letter at once."""

@@ -132,7 +132,7 @@ class WebhookTransport:
         deadline = time.monotonic() + timeout
         method, url, body = request.method, request.url, request.body
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._once(method, url, request.headers, body, deadline)
+            response = self._once(method, url, request.headers, body, deadline, timeout)
             if response.status_code in SUCCESS_CODES:
                 return
             location = response.headers.get("Location")
@@ -145,12 +145,12 @@ class WebhookTransport:
         raise DeliveryError(f"more than {MAX_REDIRECTS} redirects")
 
     def _once(self, method: str, url: str, headers: dict[str, str], body: bytes,
-              deadline: float) -> requests.Response:
+              deadline: float, timeout: float) -> requests.Response:
         if not self.allow_private:
             ssrf.check_url(url)
         left = deadline - time.monotonic()
         if left <= 0:
-            raise DeliveryError("timed out")
+            raise DeliveryError.timed_out(timeout)
         try:
             response = ssrf.session(self.allow_private).request(
                 method, url, headers=headers, data=body or None, timeout=left,
@@ -158,7 +158,7 @@ class WebhookTransport:
             _drain(response, deadline)
             return response
         except requests.Timeout:
-            raise DeliveryError("timed out") from None
+            raise DeliveryError.timed_out(timeout) from None
         except requests.ConnectionError as exc:
             raise DeliveryError(f"connection failed: {_reason(exc)}") from None
         except requests.RequestException as exc:
