@@ -26,7 +26,7 @@ Handler = Callable[[argparse.Namespace], int]
 # both figures come from the same server settings.
 UVICORN_OPTIONS: dict[str, Any] = {
     "loop": "uvloop",
-    "http": "httptools",
+    "http": "pingserver.httpwrites:HttpProtocol",  # httptools, one write per answer
     "access_log": False,
     "proxy_headers": False,  # X-Forwarded-* are read by the ping path itself
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid as uuidlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -322,3 +323,29 @@ def test_ping_while_redis_is_down_is_503_then_recovers() -> None:
     finally:
         server.stop()
         redis.cleanup()
+
+
+def test_pipelined_requests_on_one_connection(pingserver: PingServer, sync_store: Store,
+                                              proj: ProjectKeys) -> None:
+    """Answers are joined per event-loop turn (pingserver.httpwrites): pipelined requests
+    still get complete answers in order, HEAD has no body, and `Connection: close` closes
+    only after its answer."""
+    check = make_check(sync_store, proj)
+    path = f"/ping/{check.uuid}"
+    requests_ = (f"GET {path}/start HTTP/1.1\r\nHost: t\r\n\r\n"
+                 f"HEAD /ping/{uuidlib.uuid4()} HTTP/1.1\r\nHost: t\r\n\r\n"
+                 f"POST {path}/fail HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nboom"
+                 f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", pingserver.port), timeout=10) as sock:
+        sock.sendall(requests_)
+        received = b""
+        while chunk := sock.recv(65536):  # the server closes after the last answer
+            received += chunk
+    answers = received.split(b"HTTP/1.1 ")[1:]
+    assert [a.split(b"\r\n", 1)[0] for a in answers] == [b"200 OK", b"404 Not Found",
+                                                          b"200 OK", b"200 OK"]
+    assert [a.rsplit(b"\r\n\r\n", 1)[1] for a in answers] == [b"OK", b"", b"OK", b"OK"]
+    assert b"connection: close" in answers[-1].lower()
+    pings = run(sync_store.pings(check.uuid, 10))
+    assert [p["kind"] for p in reversed(pings)] == ["start", "fail", "success"]
+    assert check_of(sync_store, check.uuid).status == "up"
