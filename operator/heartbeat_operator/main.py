@@ -175,12 +175,9 @@ def check_upsert(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf
     except reconcile.Failure as failure:
         patch.status.update(failure.status)
         _fail(body, failure, retry, ctx)
+    # No "Registered" Event: the Ready condition says it, and at 10,000 new objects the
+    # Event was a third of the start-up's API-server writes.
     patch.status.update(result.status)
-    # Also when an earlier attempt created the check but failed before its status was
-    # written: the retry sees "updated", and the object would never get this Event.
-    if result.created or not status.get("checkID"):
-        kopf.event(body, type="Normal", reason=constants.REASON_REGISTERED,
-                   message="check registered with the ping server")
     logger.debug("check registered (%s)", "created" if result.created else "updated")
     if result.pending_channels:
         # Pings work already; come back for the channels (their handlers also refresh the

@@ -460,11 +460,13 @@ def test_operator_reconciles_as_the_chart_service_account(
                              headers={"X-Api-Key": "default-rw-key"})
         assert check.status_code == 200
         assert check.json()["name"] == f"{namespace}/nightly"
-        # The ping-key Secret (created as the SA) and an Event (posted as the SA).
+        # The ping-key Secret (created as the SA) and, once pinged, the CheckUp Event
+        # (the flips feed read and the Event posted as the SA).
         wait_for(lambda: _secret_exists(core, namespace, "heartbeat-ping-key"), TIMEOUT,
                  message="the ping-key Secret")
-        wait_for(lambda: _event_reasons(core, namespace) & {"Registered"}, TIMEOUT,
-                 message="the Registered event")
+        assert requests.get(ping_url, timeout=5).status_code == 200
+        wait_for(lambda: _event_reasons(core, namespace) & {"CheckUp"}, TIMEOUT,
+                 message="the CheckUp event")
         # The state ConfigMap (created as the SA) carries the background loop.
         core.read_namespaced_config_map("heartbeat-operator-state", namespace)
 

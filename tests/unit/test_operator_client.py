@@ -201,3 +201,19 @@ def test_pings_lists_the_ping_log() -> None:
     assert transport.requests[0].url == "http://hb.test/api/v3/checks/u-1/pings/"
     client, _ = client_with(respond(404))
     assert client.pings("u-1") == []
+
+
+def test_no_netrc_lookup(tmp_path: Any, monkeypatch: Any) -> None:
+    """The API key is the session's auth: requests neither reads ~/.netrc per request (CPU at
+    start-up) nor sends what a netrc file holds for the ping server's host."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine hb.test login someone password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    client, transport = client_with(respond(200, {"uuid": "u-1"}))
+    client.upsert_check("u-1", {"name": "ns/x"})
+    assert client.ping("u-1", "success")
+    upsert, ping = transport.requests
+    assert upsert.headers["X-Api-Key"] == "secret-api-key"
+    assert "Authorization" not in upsert.headers
+    assert "Authorization" not in ping.headers and "X-Api-Key" not in ping.headers
