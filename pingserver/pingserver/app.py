@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -46,6 +47,10 @@ def create_api(settings: Settings, holder: dict[str, Store]) -> FastAPI:
             with contextlib.suppress(RedisError, TimeoutError):
                 await asyncio.wait_for(store.initialize(), settings.redis_timeout * 5)
         task = asyncio.create_task(_bootstrap_until_done(store))
+        # The ~50,000 objects of the loaded application live as long as the process: out of
+        # the collector's sight, a full collection no longer stalls every request for 20-100
+        # ms (seen as the p99 of pings at a fixed rate).
+        gc.freeze()
         yield
         task.cancel()
         await store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,27 @@ def stored(name: str, value: Any) -> str:
     if name in DEFAULTS and name not in ALWAYS_STORED and value == DEFAULTS[name]:
         return ""
     return encode(value)
+
+
+# A ping log entry as ping.lua writes it: these fields joined by '|', the user agent last so
+# that it may hold '|' itself. Entries written before this format are JSON objects.
+PING_FIELDS = ("n", "ts", "kind", "scheme", "method", "remote_addr", "rid", "exitstatus",
+               "duration", "size", "ua")
+_PING_INTS = ("n", "ts", "size")
+_PING_OPTIONAL_INTS = ("exitstatus", "duration")
+
+
+def ping_entry(row: str) -> dict[str, Any]:
+    """One entry of a check's ping log as a dict (None for no exit status or duration)."""
+    if row.startswith("{"):
+        return dict(json.loads(row))
+    entry: dict[str, Any] = dict(zip(PING_FIELDS, row.split("|", len(PING_FIELDS) - 1),
+                                     strict=True))
+    for name in _PING_INTS:
+        entry[name] = int(entry[name])
+    for name in _PING_OPTIONAL_INTS:
+        entry[name] = int(entry[name]) if entry[name] else None
+    return entry
 
 
 def _int(raw: dict[str, str], key: str) -> int:

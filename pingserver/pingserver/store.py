@@ -21,7 +21,7 @@ from redis.exceptions import ResponseError
 
 from pingserver import badges, keys, schedules
 from pingserver.config import Settings
-from pingserver.model import ALWAYS_STORED, DEFAULTS, Check, stored
+from pingserver.model import ALWAYS_STORED, DEFAULTS, Check, ping_entry, stored
 from pingserver.resp import PipelinedConnection
 
 AnyRedis = Redis | RedisCluster
@@ -323,9 +323,13 @@ class Store:
                    at: int | None = None) -> str | None:
         """Record a ping; returns the kind it was classified as, or None for no such check."""
         ping_keys = keys.check_keys(uuid)
+        # The log entry is '|'-separated (model.ping_entry); only its last field, the user
+        # agent, may hold '|'. Scheme and address come from request headers.
         args: list[Any] = [uuid, str(at or now_ms()), action,
-                           "" if exitstatus is None else str(exitstatus), rid, method, scheme,
-                           remote_addr, ua[:200], body, str(self.settings.ping_log_limit)]
+                           "" if exitstatus is None else str(exitstatus), rid,
+                           method.replace("|", ""), scheme.replace("|", ""),
+                           remote_addr.replace("|", ""), ua[:200], body,
+                           str(self.settings.ping_log_limit)]
         if self.pipe is None:
             result = await self.script("ping")(keys=ping_keys, args=args)
         else:
@@ -348,7 +352,7 @@ class Store:
 
     async def pings(self, uuid: str, limit: int) -> list[dict[str, Any]]:
         rows = await self.r.lrange(keys.pings_key(uuid), 0, limit - 1)
-        return [json.loads(row) for row in rows]
+        return [ping_entry(row) for row in rows]
 
     async def ping_body(self, uuid: str, n: int) -> bytes | None:
         return await self.raw.hget(keys.bodies_key(uuid), str(n))

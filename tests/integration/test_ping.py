@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import uuid as uuidlib
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from pingserver import keys as keys_module
 from pingserver.config import Settings
 from pingserver.model import Check
 from pingserver.store import ProjectKeys, Store
@@ -204,6 +206,45 @@ def test_body_is_cut_at_limit_and_metadata_recorded(pingserver: PingServer, sync
     assert ping["method"] == "POST"
     assert ping["scheme"] == "https"
     assert run(sync_store.ping_body(check.uuid, ping["n"])) == body[:100_000]
+
+
+def test_ping_log_entry_fields_round_trip(pingserver: PingServer, sync_store: Store,
+                                          proj: ProjectKeys) -> None:
+    """Log entries are '|'-separated (model.ping_entry): a '|' in a header cannot shift the
+    fields, and every field comes back with its type."""
+    check = make_check(sync_store, proj)
+    rid = str(uuidlib.uuid4())
+    base = f"{pingserver.url}/ping/{check.uuid}"
+    headers = {"X-Forwarded-For": "203.0.113.7|evil, 10.0.0.1", "X-Forwarded-Proto": "ht|tps",
+               "User-Agent": "agent|with|bars (x|y)"}
+    assert requests.get(f"{base}/start?rid={rid}", timeout=5, headers=headers).ok
+    assert requests.post(f"{base}/7?rid={rid}", data=b"abc", timeout=5, headers=headers).ok
+    fail, start = run(sync_store.pings(check.uuid, 2))
+    assert start == {"n": 1, "ts": start["ts"], "kind": "start", "scheme": "https",
+                     "method": "GET", "remote_addr": "203.0.113.7evil", "rid": rid,
+                     "exitstatus": None, "duration": None, "size": 0,
+                     "ua": "agent|with|bars (x|y)"}
+    assert (fail["n"], fail["kind"], fail["method"], fail["exitstatus"], fail["size"]) == (
+        2, "fail", "POST", 7, 3)
+    assert fail["duration"] == fail["ts"] - start["ts"] and fail["ua"] == start["ua"]
+
+
+def test_ping_log_entries_written_as_json_still_read(pingserver: PingServer,
+                                                     sync_store: Store,
+                                                     proj: ProjectKeys) -> None:
+    """Entries of the earlier JSON format (a Redis kept across an upgrade) are still served."""
+    check = make_check(sync_store, proj)
+    old = {"n": 1, "ts": 1_700_000_000_000, "kind": "success", "scheme": "http",
+           "remote_addr": "10.0.0.1", "method": "GET", "ua": "curl", "rid": "",
+           "exitstatus": None, "duration": None, "size": 0}
+    run(sync_store.r.lpush(keys_module.pings_key(check.uuid), json.dumps(old)))
+    assert requests.get(f"{pingserver.url}/ping/{check.uuid}", timeout=5).ok
+    new, kept = run(sync_store.pings(check.uuid, 10))
+    assert kept == old
+    assert (new["kind"], new["exitstatus"], new["size"]) == ("success", None, 0)
+    listed = requests.get(f"{pingserver.url}/api/v3/checks/{check.uuid}/pings/", timeout=5,
+                          headers={"X-Api-Key": proj.api_key}).json()["pings"]
+    assert [p["type"] for p in listed] == ["success", "success"]
 
 
 def test_non_utf8_body_kept(pingserver: PingServer, sync_store: Store, proj: ProjectKeys) -> None:

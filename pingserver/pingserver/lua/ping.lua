@@ -83,10 +83,11 @@ put(c, 'n_pings', n)
 if n > limit and n - limit <= num(h.last_body_n) then
   redis.call('HDEL', bodies, n - limit)
 end
-local logged = redis.call('LPUSH', pings, cjson.encode({
-  n = n, ts = now, kind = action, scheme = ARGV[7], remote_addr = ARGV[8], method = method,
-  ua = ARGV[9], rid = rid, exitstatus = exitstatus ~= '' and tonumber(exitstatus) or cjson.null,
-  duration = duration or cjson.null, size = #body}))
+-- One compact line per ping, not JSON: a third of the bytes in memory and in the AOF, and no
+-- encoder. Fields in model.PING_FIELDS order; the user agent, which may hold '|', is last
+-- (store.ping keeps '|' out of the other fields).
+local logged = redis.call('LPUSH', pings, table.concat({n, now, action, ARGV[7], method,
+  ARGV[8], rid, exitstatus, duration or '', #body, ARGV[9]}, '|'))
 if logged > limit then
   redis.call('LTRIM', pings, 0, limit - 1)
 end
