@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 import uuid as uuidlib
@@ -13,6 +14,7 @@ import pytest
 import requests
 
 from pingserver import keys as keys_module
+from pingserver.app import create_api
 from pingserver.config import Settings
 from pingserver.model import Check
 from pingserver.store import ProjectKeys, Store
@@ -390,3 +392,15 @@ def test_pipelined_requests_on_one_connection(pingserver: PingServer, sync_store
     pings = run(sync_store.pings(check.uuid, 10))
     assert [p["kind"] for p in reversed(pings)] == ["start", "fail", "success"]
     assert check_of(sync_store, check.uuid).status == "up"
+
+
+async def test_worker_freezes_its_start_up_objects(settings: Settings) -> None:
+    """After start-up the application's objects are out of the collector's sight (gc.freeze),
+    so a full collection does not stall pings for tens of milliseconds."""
+    gc.unfreeze()
+    api = create_api(settings, {})
+    try:
+        async with api.router.lifespan_context(api):
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
