@@ -341,7 +341,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                    and k not in ("HB_API_KEY", "HB_CLUSTER_SECRET",
                                                  "HB_PING_KEY")}
         writes_before_operator = write_counts(cp)
-        cpu_before = {proc.name: proc_cpu_seconds(proc.pid) for proc in cp._procs if proc.pid}
+        pids = {proc.name: proc.pid for proc in cp._procs if proc.pid}
+        pids.update({"hb server": stack.pingserver.proc.pid, "redis": stack.redis.proc.pid,
+                     "hb worker": stack.worker.proc.pid})
+        cpu_before = {name: proc_cpu_seconds(pid) for name, pid in pids.items()}
         log("starting the operator (--standalone)")
         began = time.monotonic()
         operator = OperatorProcess(f"bench-{n}", env, ["--standalone"])
@@ -379,8 +382,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         summary["operator_cpu_seconds_to_ready"] = round(proc_cpu_seconds(operator.proc.pid), 1)
         # The rest of the two cores: where the time went that the operator did not use.
         summary["cpu_seconds_to_ready_by_component"] = {
-            proc.name: round(proc_cpu_seconds(proc.pid) - cpu_before.get(proc.name, 0.0), 1)
-            for proc in cp._procs if proc.pid}
+            name: round(proc_cpu_seconds(pid) - cpu_before[name], 1)
+            for name, pid in pids.items()}
         if not urls or args.minutes == 0:
             return summary
 

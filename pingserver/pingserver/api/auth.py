@@ -81,8 +81,9 @@ async def write_auth(auth: Annotated[Auth, Depends(read_auth)]) -> Auth:
     return auth
 
 
-def api_version(request: Request) -> int:
-    """1, 2 or 3: the same routers are mounted under /api/v1, /api/v2 and /api/v3."""
+async def api_version(request: Request) -> int:
+    """1, 2 or 3: the same routers are mounted under /api/v1, /api/v2 and /api/v3 (async, as
+    the dependencies in deps.py, to stay out of FastAPI's thread pool)."""
     match = _VERSION_RE.match(request.url.path)
     return int(match.group(1)) if match else 3
 
