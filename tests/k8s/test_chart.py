@@ -464,6 +464,9 @@ def test_operator_reconciles_as_the_chart_service_account(
         # (the flips feed read and the Event posted as the SA).
         wait_for(lambda: _secret_exists(core, namespace, "heartbeat-ping-key"), TIMEOUT,
                  message="the ping-key Secret")
+        # A fresh operator skips flips older than its first read of the feed.
+        wait_for(lambda: "flips feed: ready" in operator.output(), TIMEOUT,
+                 message="the operator reading the flips feed")
         assert requests.get(ping_url, timeout=5).status_code == 200
         wait_for(lambda: _event_reasons(core, namespace) & {"CheckUp"}, TIMEOUT,
                  message="the CheckUp event")
