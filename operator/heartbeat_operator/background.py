@@ -7,7 +7,9 @@ It runs inside a single Kopf daemon (see main.py), so only the active replica ru
   in memory and in the state ConfigMap, so a restart resumes where it stopped.
 - Refresh: every HB_LASTPING_REFRESH, one list of all checks; patch lastPing, nextDeadline
   and lastDuration of the checks whose values moved. So a check's status is written at most
-  once per interval however often it is pinged.
+  once per interval however often it is pinged. The writes go in slices of REFRESH_SLICE
+  seconds, one per tick, so the feed is still read every tick while 10,000 statuses are
+  written.
 - Drift repair: every HB_DRIFT_INTERVAL, re-create what the ping server lacks (Redis wiped:
   same UUIDs, so same ping URLs) and re-apply what differs from the spec; channels first,
   since re-created channels get new ids that the checks must then use.
@@ -19,6 +21,7 @@ import contextvars
 import datetime as dt
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +36,9 @@ from heartbeat_operator.spec import ChannelChoice
 logger = logging.getLogger(__name__)
 
 MAX_PAGES = 20  # flips pages per tick; the rest waits for the next tick
-FLIP_WORKERS = 8  # checks whose flips are reported at the same time
+FLIP_WORKERS = 8  # checks whose flips (or refreshed statuses) are written at the same time
+REFRESH_SLICE = 2.0  # seconds of status refresh per tick
+REFRESH_BATCH = 64  # statuses refreshed side by side between two looks at the clock
 PATCH_ATTEMPTS = 3
 WARN_EVERY = 300.0  # seconds between repeats of the same warning
 
@@ -148,6 +153,20 @@ def warn_rarely(warned: dict[str, tuple[str, float]], message: str, what: str,
         warned[what] = (message, now)
 
 
+def _side_by_side(work: Callable[[Any], None], items: list[Any]) -> None:
+    """`work(item)` for every item, up to FLIP_WORKERS at a time; the first error is raised
+    once all are done. Each call runs in a copy of this thread's context: Kopf's event
+    posting needs it."""
+    if len(items) <= 1:
+        for item in items:
+            work(item)
+        return
+    with ThreadPoolExecutor(min(FLIP_WORKERS, len(items))) as pool:
+        futures = [pool.submit(contextvars.copy_context().run, work, item) for item in items]
+        for future in futures:
+            future.result()
+
+
 @dataclass
 class Health:
     """What the liveness probe reports (no secrets)."""
@@ -175,6 +194,10 @@ class Background:
     _next_drift: float = 0.0
     _caught_up: bool = False
     _saved_cursor: str = ""
+    # The refresh round in progress: (uuid, check JSON) from its listing, not yet looked at,
+    # and the checks whose flips the feed reported since that listing (newer than it).
+    _refresh_queue: deque[tuple[str, Mapping[str, Any]]] = field(default_factory=deque)
+    _flipped_since_listing: set[str] = field(default_factory=set)
     _warned: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -206,10 +229,13 @@ class Background:
             self._next_drift = now + self.ctx.config.drift_interval
             self._guard("drift repair", lambda: self.repair(checks, list(channels)))
             self.health.last_drift_at = status.rfc3339(status.now_utc())
-        if now >= self._next_refresh:
+        if now >= self._next_refresh and not self._refresh_queue:
             self._next_refresh = now + self.ctx.config.lastping_refresh
-            self._guard("status refresh", lambda: self.refresh(checks))
-            self.health.last_refresh_at = status.rfc3339(status.now_utc())
+            self._guard("status refresh", self._list_for_refresh)
+        if self._refresh_queue:
+            self._guard("status refresh", lambda: self.refresh_slice(checks))
+            if not self._refresh_queue:
+                self.health.last_refresh_at = status.rfc3339(status.now_utc())
 
     def _guard(self, what: str, step: Callable[[], None]) -> None:
         try:
@@ -249,19 +275,11 @@ class Background:
             ref = checks.get(str(flip.get("check") or ""))
             if ref is not None and not ref.deleting:
                 by_check.setdefault(ref.uid, []).append((ref, flip))
-        if len(by_check) <= 1:
-            for group in by_check.values():
-                self._handle_flips(group)
-            return
-        with ThreadPoolExecutor(min(FLIP_WORKERS, len(by_check))) as pool:
-            # Each task runs in a copy of this thread's context: Kopf's event posting needs it.
-            futures = [pool.submit(contextvars.copy_context().run, self._handle_flips, group)
-                       for group in by_check.values()]
-            for future in futures:
-                future.result()
+        _side_by_side(self._handle_flips, list(by_check.values()))
 
     def _handle_flips(self, group: list[tuple[ObjectRef, Mapping[str, Any]]]) -> None:
         for ref, flip in group:
+            self._flipped_since_listing.add(str(flip["check"]))
             self.handle_flip(ref, flip)
 
     def _save_cursor(self) -> None:
@@ -330,31 +348,47 @@ class Background:
 
     # -- lastPing refresh -----------------------------------------------------------------
 
-    def refresh(self, checks: Mapping[str, ObjectRef]) -> None:
-        server = {str(c.get("uuid")): c for c in self.ctx.client.list_checks()}
-        for uuid, ref in checks.items():
-            check = server.get(uuid)
-            if check is None or ref.deleting or not ref.status.get("checkID"):
-                continue
-            fields = status.runtime_fields(check)
-            changed = status.runtime_changed(ref.status, fields)
-            if not changed:
-                continue
-            if "state" in changed:
-                state = fields["state"]
+    def _list_for_refresh(self) -> None:
+        self._flipped_since_listing = set()
+        self._refresh_queue = deque((str(c.get("uuid")), c)
+                                    for c in self.ctx.client.list_checks())
 
-                def build(obj: Mapping[str, Any], state: str = state,
-                          fields: dict[str, Any] = fields) -> dict[str, Any]:
-                    current = obj.get("status") or {}
-                    healthy = status.healthy_condition(
-                        state, generation=(obj.get("metadata") or {}).get("generation"),
-                        now=status.now_utc())
-                    return {**fields, "conditions": status.merge_condition(
-                        current.get("conditions"), healthy)}
+    def refresh_slice(self, checks: Mapping[str, ObjectRef]) -> None:
+        """Refresh statuses from the round's listing for about REFRESH_SLICE seconds. A check
+        whose flip the feed reported after the listing is skipped: the flip wrote newer data
+        than the listing holds (the next round catches up its lastPing)."""
+        deadline = self.clock() + REFRESH_SLICE
+        while self._refresh_queue and self.clock() < deadline:
+            batch = [self._refresh_queue.popleft()
+                     for _ in range(min(REFRESH_BATCH, len(self._refresh_queue)))]
+            work = []
+            for uuid, check in batch:
+                ref = checks.get(uuid)
+                if (ref is not None and not ref.deleting and ref.status.get("checkID")
+                        and uuid not in self._flipped_since_listing):
+                    work.append((ref, check))
+            _side_by_side(self._refresh_one, work)
 
-                self._patch_with_conditions(ref, build)
-            else:
-                kube.patch_status(constants.CHECK_PLURAL, ref.namespace, ref.name, changed)
+    def _refresh_one(self, item: tuple[ObjectRef, Mapping[str, Any]]) -> None:
+        ref, check = item
+        fields = status.runtime_fields(check)
+        changed = status.runtime_changed(ref.status, fields)
+        if not changed:
+            return
+        if "state" not in changed:
+            kube.patch_status(constants.CHECK_PLURAL, ref.namespace, ref.name, changed)
+            return
+        state = fields["state"]
+
+        def build(obj: Mapping[str, Any]) -> dict[str, Any]:
+            current = obj.get("status") or {}
+            healthy = status.healthy_condition(
+                state, generation=(obj.get("metadata") or {}).get("generation"),
+                now=status.now_utc())
+            return {**fields, "conditions": status.merge_condition(current.get("conditions"),
+                                                                   healthy)}
+
+        self._patch_with_conditions(ref, build)
 
     # -- drift repair ---------------------------------------------------------------------
 

@@ -72,7 +72,7 @@ def _error_text(response: requests.Response) -> str:
 
 class _ApiKey(requests.auth.AuthBase):
     """The X-Api-Key header. As the session's auth rather than a default header it also spares
-    every request requests' ~/.netrc lookup (a tenth of the operator's CPU at start-up)."""
+    every request requests' ~/.netrc lookup (several per cent of the operator's CPU at start-up)."""
 
     def __init__(self, key: str) -> None:
         self._key = key

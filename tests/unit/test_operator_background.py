@@ -215,6 +215,53 @@ def test_refresh_writes_only_changed_checks_and_only_when_due(fake_kube: FakeKub
     assert fake_kube.rv == writes_before + 2
 
 
+def test_refresh_goes_in_slices_and_spares_checks_flipped_since_its_listing(
+        fake_kube: FakeKube, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round of 10,000 status writes must not hold up the feed: each tick writes for about
+    REFRESH_SLICE seconds and the feed is read between slices. A check that flipped after the
+    round's listing keeps what the flip wrote (the listing is older)."""
+    monkeypatch.setattr(background, "REFRESH_BATCH", 1)
+    clock = Clock()
+    uuids = {name: check_uuid(SECRET, "ns", name) for name in ("a", "b", "c", "d")}
+    client = FakeClient()
+    for name, uuid in uuids.items():
+        client.checks[uuid] = {"uuid": uuid, "status": "up",
+                               "last_ping": "2026-03-01T12:00:00+00:00"}
+        fake_kube.add(name, {"period": "5m"}, {"checkID": uuid, "state": "up"})
+    patch_status = fake_kube.patch_status
+
+    def slow_patch_status(*args: Any) -> bool:
+        clock.now += 2.5  # a status write outlasts the 2 s slice: one per tick
+        return patch_status(*args)
+
+    monkeypatch.setattr(kube, "patch_status", slow_patch_status)
+    events: list[tuple[str, str, str]] = []
+    loop = make_loop(client, events, cursor="0", clock=clock)
+
+    def tick() -> None:  # the inventory as the watch shows it at the start of each tick
+        loop.tick({uuid: ObjectRef.from_body(fake_kube.objects[("ns", name)])
+                   for name, uuid in uuids.items()}, [])
+
+    def refreshed() -> list[str]:
+        return [name for name in uuids if "lastPing" in fake_kube.objects[("ns", name)]["status"]]
+
+    tick()
+    assert refreshed() == ["a"]
+    # d goes down after the round's listing; the feed reports it at the next tick.
+    client.checks[uuids["d"]] = {**client.checks[uuids["d"]], "status": "down"}
+    client.feed.append({"check": uuids["d"], "old": "up", "new": "down", "reason": "timeout",
+                        "timestamp": "2026-03-01T12:06:00+00:00", "downtime": 0})
+    tick()
+    assert events == [("d", "Warning", "CheckDown")]
+    assert refreshed()[:2] == ["a", "b"]
+    for _ in range(5):
+        tick()
+    assert loop.health.last_refresh_at is not None  # the round is over
+    assert refreshed()[:3] == ["a", "b", "c"]
+    assert fake_kube.objects[("ns", "d")]["status"]["state"] == "down"
+    assert events == [("d", "Warning", "CheckDown")]
+
+
 def test_drift_repair_recreates_a_lost_check_under_the_same_uuid(fake_kube: FakeKube) -> None:
     client = FakeClient()
     ref = fake_kube.add("job", {"period": "5m"}, {"checkID": UUID, "state": "up",
