@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 
 MAX_PAGES = 20  # flips pages per tick; the rest waits for the next tick
 FLIP_WORKERS = 8  # checks whose flips (or refreshed statuses) are written at the same time
-REFRESH_SLICE = 2.0  # seconds of status refresh per tick
+# Seconds of status refresh per tick: as long as the default feed interval, so during a round
+# the feed is read at least every 10 s, and 10,000 statuses take about two minutes.
+REFRESH_SLICE = 5.0
 REFRESH_BATCH = 64  # statuses refreshed side by side between two looks at the clock
 PATCH_ATTEMPTS = 3
 WARN_EVERY = 300.0  # seconds between repeats of the same warning

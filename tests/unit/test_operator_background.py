@@ -231,7 +231,7 @@ def test_refresh_goes_in_slices_and_spares_checks_flipped_since_its_listing(
     patch_status = fake_kube.patch_status
 
     def slow_patch_status(*args: Any) -> bool:
-        clock.now += 2.5  # a status write outlasts the 2 s slice: one per tick
+        clock.now += 6.0  # a status write outlasts the 5 s slice: one per tick
         return patch_status(*args)
 
     monkeypatch.setattr(kube, "patch_status", slow_patch_status)
