@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import subprocess
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +21,27 @@ from tests.support.redis_server import RedisServer
 from tests.support.wait import wait_for
 
 
+@contextlib.asynccontextmanager
+async def connected(timeout: float) -> AsyncIterator[tuple[PipelinedConnection, redis.Redis]]:
+    """A fresh redis-server, a pipelined connection to it and a plain admin client."""
+    server = RedisServer().start()
+    conn = PipelinedConnection(server.url, timeout=timeout)
+    admin = redis.Redis(port=server.port)
+    try:
+        yield conn, admin
+    finally:
+        admin.close()
+        await conn.close()
+        server.cleanup()
+
+
 def test_pack() -> None:
     assert pack(("SET", "k", b"\xff", 3)) == (
         b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n\xff\r\n$1\r\n3\r\n")
 
 
 async def test_concurrent_calls_get_their_own_replies() -> None:
-    server = RedisServer().start()
-    conn = PipelinedConnection(server.url, timeout=2)
-    try:
+    async with connected(timeout=2) as (conn, _):
         replies = await asyncio.gather(*(conn.call("INCRBY", f"k{i % 7}", i) for i in range(500)))
         totals: dict[str, int] = {}
         for i, reply in enumerate(replies):
@@ -35,9 +50,6 @@ async def test_concurrent_calls_get_their_own_replies() -> None:
         with pytest.raises(ResponseError):
             await conn.call("INCRBY", "k0", "not-a-number")
         assert await conn.call("GET", "k0") == str(totals["k0"]).encode()  # still in step
-    finally:
-        await conn.close()
-        server.cleanup()
 
 
 async def test_password_and_database_from_the_url() -> None:
@@ -74,10 +86,7 @@ async def test_redis_down_is_an_error_then_it_reconnects() -> None:
 
 
 async def test_a_slow_reply_times_out_and_the_next_call_works() -> None:
-    server = RedisServer().start()
-    conn = PipelinedConnection(server.url, timeout=0.3)
-    admin = redis.Redis(port=server.port)
-    try:
+    async with connected(timeout=0.3) as (conn, admin):
         assert await conn.call("PING") == b"PONG"
         admin.execute_command("CLIENT", "PAUSE", "10000", "WRITE")  # writes get no answer
         with pytest.raises(RedisTimeoutError):
@@ -85,32 +94,20 @@ async def test_a_slow_reply_times_out_and_the_next_call_works() -> None:
         admin.execute_command("CLIENT", "UNPAUSE")
         assert await conn.call("PING") == b"PONG"  # on a fresh connection, in step
         assert await conn.call("SET", "k", "w") == b"OK"
-    finally:
-        admin.close()
-        await conn.close()
-        server.cleanup()
 
 
 async def test_the_deadline_is_per_call_not_per_connection() -> None:
     """One timer per connection, set by the first call: a later call still waiting when that
     timer fires gets its own full timeout."""
-    server = RedisServer().start()
-    conn = PipelinedConnection(server.url, timeout=1.0)
-    try:
+    async with connected(timeout=1.0) as (conn, _):
         assert await conn.call("PING") == b"PONG"  # the timer now fires at about 1.0 s
         await asyncio.sleep(0.6)  # part of the scenario: the next call starts later
         # Answered at about 1.2 s: past the timer, within the call's own deadline (1.6 s).
         assert await conn.call("BLPOP", "nothing", "0.6") is None
-    finally:
-        await conn.close()
-        server.cleanup()
 
 
 async def test_a_timeout_fails_every_waiting_call() -> None:
-    server = RedisServer().start()
-    conn = PipelinedConnection(server.url, timeout=0.3)
-    admin = redis.Redis(port=server.port)
-    try:
+    async with connected(timeout=0.3) as (conn, admin):
         assert await conn.call("PING") == b"PONG"
         admin.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
         calls = [conn.call("SET", f"k{i}", "v") for i in range(5)]
@@ -118,10 +115,6 @@ async def test_a_timeout_fails_every_waiting_call() -> None:
         assert all(isinstance(r, RedisTimeoutError) for r in results)
         admin.execute_command("CLIENT", "UNPAUSE")
         assert await conn.call("INCR", "n") == 1  # a fresh connection, in step
-    finally:
-        admin.close()
-        await conn.close()
-        server.cleanup()
 
 
 async def test_unix_socket_url() -> None:
@@ -140,3 +133,4 @@ async def test_unix_socket_url() -> None:
         await conn.close()
         proc.terminate()
         proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
