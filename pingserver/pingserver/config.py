@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     # Flip streams keep at least this much history (the API's flips feed reads it).
     stream_retention: float = Field(86400.0, ge=0)
     stream_trim_interval: float = Field(60.0, gt=0)
+    # Silences (docs/oncall.md): the longest one-off silence or window, how long expired
+    # ones stay listable, and how often notifiers look at held alerts.
+    silence_max_duration: int = Field(30 * 86400, ge=60)
+    silence_retention: int = Field(5 * 86400, ge=0)
+    hold_check_interval: float = Field(0.5, gt=0, le=60)
     # `--metrics-port` of the engine binds here; 0.0.0.0 in a pod so Prometheus can scrape.
     metrics_addr: str = "127.0.0.1"
     log_level: str = "INFO"

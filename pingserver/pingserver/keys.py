@@ -15,6 +15,9 @@ Per shard N (tag `{N}`):
   hb:{N}:n:<uuid>   list    notification log (JSON), capped
   hb:{N}:due        zset    check uuid -> next moment the sweeper must look at it
   hb:{N}:events     stream  flips and repeat reminders, read by the notifier group
+  hb:{N}:held       hash    check uuid -> its alert held by a silence or a dependency (JSON:
+                            flip id, kind, reason, ts, held_at, why); release.lua moves it
+                            back into the stream (engine/hold.py)
 
 Global (one key each, any slot):
   hb:project:<pid>              hash  name, ping_key, badge_key, badge_secret, created
@@ -31,6 +34,10 @@ Global (one key each, any slot):
   hb:badgecipher                str   the key that turns a check uuid into its badge id and
                                       back (badges.check_badge_id): no per-check badge key
   hb:deadletter                 list  deliveries that failed for good (JSON), capped
+  hb:project:<pid>:silences     hash  silence id -> silence (JSON, silences.Silence)
+  hb:silenced                   set   project ids that have silences
+  hb:silences:version           str   counter bumped by every silence change (notifiers
+                                      reload their silence index when it moves)
 
 Memory (target: at most 1 KB per check without ping history): every Redis key costs about
 100 bytes besides its value, so a check has only the keys that must be its own (hash, flip
@@ -92,6 +99,10 @@ def events_key(shard: int) -> str:
     return f"{shard_prefix(shard)}events"
 
 
+def held_key(shard: int) -> str:
+    return f"{shard_prefix(shard)}held"
+
+
 def check_keys(uuid: str) -> list[str]:
     """KEYS of ping.lua: check, pings, bodies, runs, flips, due, events (the hot path:
     the shard is computed once)."""
@@ -114,6 +125,12 @@ def all_check_keys(uuid: str) -> list[str]:
 PROJECTS = "hb:projects"
 DEADLETTER = "hb:deadletter"
 BADGE_CIPHER = "hb:badgecipher"
+SILENCED_PROJECTS = "hb:silenced"
+SILENCES_VERSION = "hb:silences:version"
+
+
+def project_silences_key(pid: str) -> str:
+    return f"hb:project:{pid}:silences"
 
 
 def project_key(pid: str) -> str:

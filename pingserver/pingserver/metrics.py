@@ -53,6 +53,10 @@ DEADLINE_TO_DELIVERED = Histogram("hb_deadline_to_delivered_seconds",
                                   "From the flip time (the computed deadline for timeouts) to "
                                   "its successful delivery", ["channel_kind"],
                                   buckets=LATENCY_BUCKETS)
+ALERTS_HELD = Counter("hb_alerts_held", "Alerts held by a silence or a dependency, by kind",
+                      ["kind"])
+ALERTS_RELEASED = Counter("hb_alerts_released",
+                          "Held alerts handed back when their silence or dependency ended")
 NOTIFIER_INFLIGHT = Gauge("hb_notifier_inflight_flips",
                           "Flips being delivered (including retries waiting for backoff)",
                           multiprocess_mode="livesum")

@@ -37,6 +37,10 @@ CONFIG_FIELDS: dict[str, type] = {
     # A never-pinged check runs its schedule from creation (or resume): a job that never
     # starts at all goes late and down, instead of staying "new" forever as in healthchecks.
     "expect_first_ping": bool,
+    # On-call controls (docs/oncall.md)
+    "depends_on": str,  # comma-separated uuids of checks of the same project
+    "namespace": str,  # Kubernetes namespace of an operator-managed check
+    "labels": str,  # its Kubernetes labels, a JSON object
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -62,6 +66,9 @@ DEFAULTS: dict[str, Any] = {
     "repeat_every": 0,
     "fail_threshold": 1,
     "expect_first_ping": False,
+    "depends_on": "",
+    "namespace": "",
+    "labels": "",
 }
 
 
@@ -103,6 +110,11 @@ def ping_entry(row: str) -> dict[str, Any]:
     for name in _PING_OPTIONAL_INTS:
         entry[name] = int(entry[name]) if entry[name] else None
     return entry
+
+
+def unique_key_of(uuid: str) -> str:
+    # Same derivation as healthchecks: stable, and reveals nothing about the ping URL.
+    return hashlib.sha1(uuid.encode()).hexdigest()
 
 
 def _int(raw: dict[str, str], key: str) -> int:
@@ -177,9 +189,23 @@ class Check:
         return [c for c in str(self.config["channels"]).split(",") if c]
 
     @property
+    def depends_on(self) -> list[str]:
+        return [c for c in str(self.config["depends_on"]).split(",") if c]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        raw = str(self.config["labels"])
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+    @property
     def unique_key(self) -> str:
-        # Same derivation as healthchecks: stable, and reveals nothing about the ping URL.
-        return hashlib.sha1(self.uuid.encode()).hexdigest()
+        return unique_key_of(self.uuid)
 
     def effective_status(self, now_ms: int) -> str:
         """The state at `now_ms`, even if the sweeper has not acted yet (as healthchecks

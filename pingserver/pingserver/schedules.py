@@ -7,7 +7,7 @@ store uses, so that Lua scripts can compare them without conversions.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -107,3 +107,29 @@ def human_duration(seconds: int) -> str:
             n = seconds // size
             return f"{n} {name}" if n == 1 else f"{n} {name}s"
     return f"{seconds} seconds"
+
+
+def cron_tick_at_or_before(expr: str, tz: str, at_ms: int) -> int:
+    """The latest match of a cron expression at or before `at_ms` (UTC ms), 0 if none."""
+    # Reverse iteration yields ticks strictly before its start: start just after `at_ms`.
+    start = datetime.fromtimestamp((at_ms + 1) / 1000, tz=UTC).astimezone(zone(tz))
+    moment = next(CronSim(normalize_cron(expr), start, reverse=True), None)
+    return int(moment.timestamp() * 1000) if moment else 0
+
+
+def validate_cron(expr: str) -> None:
+    """Raise ScheduleError unless `expr` is a five-field cron expression or a macro."""
+    if schedule_kind(expr) != "cron":
+        raise ScheduleError("is not a valid cron expression")
+    try:
+        next(CronSim(normalize_cron(expr), datetime.now(UTC)), None)
+    except (CronSimError, ValueError, KeyError, IndexError) as exc:
+        raise ScheduleError("is not a valid cron expression") from exc
+
+
+def add_wall_seconds(at_ms: int, tz: str, seconds: int) -> int:
+    """`seconds` added to the local wall-clock time of `at_ms` in `tz`: a window from 02:00
+    lasting 2 h closes at 04:00 local time, also on the night the clocks change."""
+    zoned = datetime.fromtimestamp(at_ms / 1000, tz=UTC).astimezone(zone(tz))
+    wall = zoned.replace(tzinfo=None) + timedelta(seconds=seconds)
+    return int(wall.replace(tzinfo=zone(tz)).timestamp() * 1000)

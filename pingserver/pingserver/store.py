@@ -23,6 +23,7 @@ from pingserver import badges, keys, schedules
 from pingserver.config import Settings
 from pingserver.model import ALWAYS_STORED, DEFAULTS, Check, ping_entry, stored
 from pingserver.resp import PipelinedConnection
+from pingserver.silences import Silence
 
 AnyRedis = Redis | RedisCluster
 
@@ -54,6 +55,11 @@ def connect(settings: Settings, *, decode: bool = True) -> AnyRedis:
     # (A blocking pool would queue instead, but costs a fifth of the ping throughput.)
     return Redis.from_url(settings.redis_url, max_connections=MAX_CONNECTIONS,
                           health_check_interval=10, **options)
+
+
+def _push_note(pipe: Any, uuid: str, entry: dict[str, Any]) -> None:
+    pipe.lpush(keys.notes_key(uuid), json.dumps(entry))
+    pipe.ltrim(keys.notes_key(uuid), 0, NOTES_KEEP - 1)
 
 
 @dataclass
@@ -291,6 +297,7 @@ class Store:
         shard = keys.shard_of(check.uuid)
         pipe = self.r.pipeline(transaction=False)
         pipe.zrem(keys.due_key(shard), check.uuid)
+        pipe.hdel(keys.held_key(shard), check.uuid)
         for key in keys.all_check_keys(check.uuid):
             pipe.delete(key)
         await pipe.execute()
@@ -418,8 +425,7 @@ class Store:
     async def record_delivery(self, uuid: str, cid: str, entry: dict[str, Any]) -> None:
         """Append to the check's notification log and keep the channel's last result."""
         pipe = self.r.pipeline(transaction=False)
-        pipe.lpush(keys.notes_key(uuid), json.dumps(entry))
-        pipe.ltrim(keys.notes_key(uuid), 0, NOTES_KEEP - 1)
+        _push_note(pipe, uuid, entry)
         status = {"last_notify": str(entry["ts"]), "last_error": entry.get("error") or ""}
         pipe.hset(keys.channel_key(cid), mapping=status)
         await pipe.execute()
@@ -532,6 +538,85 @@ class Store:
             pipe.hgetall(keys.check_key(uuid))
         rows = await pipe.execute()
         return {u: Check.from_hash(u, raw) for u, raw in zip(uuids, rows, strict=True) if raw}
+
+    # Silences and held alerts (docs/oncall.md) ------------------------------------------
+
+    async def list_silences(self, pid: str) -> list[Silence]:
+        rows = await self.r.hvals(keys.project_silences_key(pid))
+        return sorted((Silence.from_json(r) for r in rows), key=lambda s: (s.created_at, s.id))
+
+    async def all_silences(self) -> tuple[int, list[Silence]]:
+        """Every project's silences and the version they were read at."""
+        version = int(await self.r.get(keys.SILENCES_VERSION) or 0)
+        pids = sorted(await self.r.smembers(keys.SILENCED_PROJECTS))
+        pipe = self.r.pipeline(transaction=False)
+        for pid in pids:
+            pipe.hvals(keys.project_silences_key(pid))
+        rows = await pipe.execute()
+        return version, [Silence.from_json(r) for group in rows for r in group]
+
+    async def silences_version(self) -> int:
+        return int(await self.r.get(keys.SILENCES_VERSION) or 0)
+
+    async def get_silence(self, pid: str, sid: str) -> Silence | None:
+        raw = await self.r.hget(keys.project_silences_key(pid), sid)
+        return Silence.from_json(raw) if raw else None
+
+    async def save_silence(self, silence: Silence) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(keys.project_silences_key(silence.project), silence.id, silence.to_json())
+        pipe.sadd(keys.SILENCED_PROJECTS, silence.project)
+        pipe.incr(keys.SILENCES_VERSION)
+        await pipe.execute()
+
+    async def delete_silences(self, pid: str, sids: list[str]) -> None:
+        if sids:
+            pipe = self.r.pipeline(transaction=True)
+            pipe.hdel(keys.project_silences_key(pid), *sids)
+            pipe.incr(keys.SILENCES_VERSION)
+            await pipe.execute()
+
+    async def project_names(self) -> dict[str, str]:
+        pids = await self.projects()
+        pipe = self.r.pipeline(transaction=False)
+        for pid in pids:
+            pipe.hget(keys.project_key(pid), "name")
+        names = await pipe.execute()
+        return {pid: name or "" for pid, name in zip(pids, names, strict=True)}
+
+    async def hold(self, uuid: str, entry: dict[str, Any]) -> None:
+        await self.r.hset(keys.held_key(keys.shard_of(uuid)), uuid, json.dumps(entry))
+
+    async def held(self, shard: int) -> dict[str, str]:
+        """The shard's held alerts: check uuid -> entry as stored (JSON)."""
+        return dict(await self.r.hgetall(keys.held_key(shard)))
+
+    async def held_counts(self) -> list[int]:
+        pipe = self.r.pipeline(transaction=False)
+        for shard in range(keys.SHARDS):
+            pipe.hlen(keys.held_key(shard))
+        return [int(n) for n in await pipe.execute()]
+
+    async def drop_held(self, uuids: list[str]) -> list[bool]:
+        """Forget the held alerts of these checks; True for each that had one."""
+        pipe = self.r.pipeline(transaction=False)
+        for uuid in uuids:
+            pipe.hdel(keys.held_key(keys.shard_of(uuid)), uuid)
+        return [bool(n) for n in await pipe.execute()]
+
+    async def release(self, uuid: str, seen: str, max_age_ms: int) -> int:
+        """release.lua: 1 back in the stream, 0 dropped, -1 left as it is."""
+        shard = keys.shard_of(uuid)
+        result = await self.script("release")(
+            keys=[keys.check_key(uuid), keys.held_key(shard), keys.events_key(shard)],
+            args=[uuid, seen, str(now_ms()), str(max_age_ms)])
+        return int(result)
+
+    async def note(self, uuid: str, entry: dict[str, Any]) -> None:
+        """A line of the check's notification log that is no delivery (a held alert)."""
+        pipe = self.r.pipeline(transaction=False)
+        _push_note(pipe, uuid, entry)
+        await pipe.execute()
 
     METRIC_FIELDS = ("project", "name", "status", "grace_start", "down_at", "last_ping",
                      "last_duration", "last_start")

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from pingserver import dashboard
-from pingserver.api import badges, channels, checks, errors, feed, health, metrics
+from pingserver.api import badges, channels, checks, errors, feed, health, metrics, silences
 
 API_VERSIONS = (1, 2, 3)
 
@@ -20,6 +20,7 @@ def _versioned(version: int) -> APIRouter:
     if version == 3:  # additions beyond healthchecks exist in the newest version only
         router.include_router(checks.v3_router)
         router.include_router(feed.router)
+        router.include_router(silences.router)
     return router
 
 

@@ -9,6 +9,7 @@ path id that is neither a UUID (any case) nor, for reads, a unique_key also answ
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from pingserver import schedules
+from pingserver import muting, schedules, silences
 from pingserver.api import schemas
 from pingserver.api.auth import JsonBody, ReadAuth, Version, WriteAuth
 from pingserver.api.deps import SettingsDep, StoreDep
@@ -40,7 +41,7 @@ DIRECT_FIELDS = (
     "name", "slug", "tags", "desc", "grace", "tz", "manual_resume", "methods", "start_kw",
     "success_kw", "failure_kw", "filter_subject", "filter_body", "filter_http_body",
     "filter_default_fail", "max_runtime", "alert_on_late", "repeat_every", "fail_threshold",
-    "expect_first_ping",
+    "expect_first_ping", "namespace",
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -79,6 +80,8 @@ def spec_config(spec: schemas.CheckSpec, version: int, existing: Check | None) -
     config = {name: given[name] for name in DIRECT_FIELDS if name in given}
     if version < 3 and "name" in config and "slug" not in config:
         config["slug"] = schemas.slugify(config["name"])
+    if spec.labels is not None:
+        config["labels"] = json.dumps(spec.labels, sort_keys=True) if spec.labels else ""
     if spec.timeout is not None:
         config.update(kind="simple", timeout=spec.timeout)
     if spec.schedule is not None:  # wins over timeout
@@ -149,12 +152,54 @@ async def create_target(store: Store, pid: str, spec: schemas.CheckSpec,
     return check, uuid
 
 
+def _dependency_error(message: str) -> ApiError:
+    return ApiError(400, f"json validation error: depends_on {message}")
+
+
+async def resolve_dependencies(store: Store, pid: str, uuid: str | None,
+                               value: str | list[str]) -> str:
+    """UUIDs or slugs of the project's checks -> comma-separated UUIDs; refuses unknown and
+    ambiguous names and any cycle, naming it."""
+    items = value.split(",") if isinstance(value, str) else value
+    checks = {c.uuid: c for c in await store.list_checks(pid)}
+    ids: list[str] = []
+    for ident in (i.strip() for i in items):
+        if not ident and isinstance(value, str) and value.strip() == "":
+            continue
+        found = ([ident.lower()] if UUID_RE.match(ident) and ident.lower() in checks
+                 else [u for u, c in checks.items() if ident and c.config["slug"] == ident])
+        if not found:
+            raise _dependency_error(f"names an unknown check: {ident!r}")
+        if len(found) > 1:
+            raise _dependency_error(f"names more than one check: {ident!r}")
+        if found[0] not in ids:
+            ids.append(found[0])
+    if uuid is not None:
+        graph = {u: c.depends_on for u, c in checks.items() if u != uuid}
+        cycle = silences.find_cycle(uuid, ids, graph)
+        if cycle:
+            names = [silences.check_label(checks[u]) if u in checks else u for u in cycle]
+            raise _dependency_error("would create a cycle: " + " -> ".join(names))
+    return ",".join(ids)
+
+
 async def full_config(store: Store, pid: str, spec: schemas.CheckSpec, version: int,
-                      existing: Check | None) -> dict[str, Any]:
+                      existing: Check | None, uuid: str | None = None) -> dict[str, Any]:
     config = spec_config(spec, version, existing)
     if spec.channels is not None:
         config["channels"] = await resolve_channels(store, pid, spec.channels)
+    if spec.depends_on is not None:
+        config["depends_on"] = await resolve_dependencies(
+            store, pid, existing.uuid if existing else uuid, spec.depends_on)
     return config
+
+
+async def answer(store: Store, settings: Settings, auth: Auth, version: int,
+                 check: Check, status_code: int = 200) -> JSONResponse:
+    """One check as the API shows it, with why its alerts are held."""
+    ctx = await view(store, auth, version, settings)
+    mute = (await muting.mutes(store, auth.project, [check], ctx.now_ms))[check.uuid]
+    return JSONResponse(check_json(check, ctx, mute), status_code=status_code)
 
 
 # Routes -------------------------------------------------------------------------------------
@@ -167,7 +212,9 @@ async def list_checks(store: StoreDep, settings: SettingsDep, auth: ReadAuth, ve
     """The project's checks; every `tag` given must be among a check's tags."""
     wanted = set(tag or [])
     ctx = await view(store, auth, version, settings)
-    checks = [check_json(c, ctx) for c in await store.list_checks(auth.project)
+    every = await store.list_checks(auth.project)
+    mutes = await muting.mutes(store, auth.project, every, ctx.now_ms)
+    checks = [check_json(c, ctx, mutes[c.uuid]) for c in every
               if wanted <= set(c.tag_list) and (slug is None or c.config["slug"] == slug)]
     return JSONResponse({"checks": checks})
 
@@ -182,14 +229,13 @@ async def create_check(store: StoreDep, settings: SettingsDep, auth: WriteAuth,
     """Create a check, or update the one `uuid` or `unique` names (200)."""
     spec = validate(schemas.CheckSpec, body, limits(settings))
     existing, uuid = await create_target(store, auth.project, spec, version)
-    config = await full_config(store, auth.project, spec, version, existing)
+    config = await full_config(store, auth.project, spec, version, existing, uuid)
     saved = await store.save_check(auth.project, config,
                                    uuid=existing.uuid if existing else uuid)
     if saved is None:  # the chosen uuid went to another project meanwhile
         raise ApiError(409, "uuid is in use by another project")
     check, created = saved
-    return JSONResponse(check_json(check, await view(store, auth, version, settings)),
-                        status_code=201 if created else 200)
+    return await answer(store, settings, auth, version, check, 201 if created else 200)
 
 
 @router.get("/checks/{ident}", response_model=schemas.CheckOut, responses=ERRORS)
@@ -197,7 +243,7 @@ async def get_check(store: StoreDep, settings: SettingsDep, auth: ReadAuth, vers
                     ident: str) -> JSONResponse:
     """By UUID or by unique_key."""
     check = await lookup(store, auth, ident)
-    return JSONResponse(check_json(check, await view(store, auth, version, settings)))
+    return await answer(store, settings, auth, version, check)
 
 
 @router.post("/checks/{ident}", response_model=schemas.CheckOut, responses=ERRORS,
@@ -213,7 +259,7 @@ async def update_check(store: StoreDep, settings: SettingsDep, auth: WriteAuth,
     saved = await store.save_check(auth.project, config, uuid=check.uuid, create=False)
     if saved is None:  # deleted meanwhile
         raise not_found()
-    return JSONResponse(check_json(saved[0], await view(store, auth, version, settings)))
+    return await answer(store, settings, auth, version, saved[0])
 
 
 @router.delete("/checks/{ident}", response_model=schemas.CheckOut, responses=ERRORS)
@@ -222,7 +268,16 @@ async def delete_check(store: StoreDep, settings: SettingsDep, auth: WriteAuth,
     """Delete; the answer is the check as it was."""
     check = await lookup(store, auth, ident, by_unique_key=False)
     await store.delete_check(check)
+    await forget_dependency(store, auth.project, check.uuid)
     return JSONResponse(check_json(check, await view(store, auth, version, settings)))
+
+
+async def forget_dependency(store: Store, pid: str, uuid: str) -> None:
+    """Drop a deleted check from the depends_on of the checks that named it."""
+    for check in await store.list_checks(pid):
+        if uuid in check.depends_on:
+            rest = ",".join(d for d in check.depends_on if d != uuid)
+            await store.save_check(pid, {"depends_on": rest}, uuid=check.uuid, create=False)
 
 
 @router.post("/checks/{ident}/pause", response_model=schemas.CheckOut, responses=ERRORS)
@@ -247,7 +302,7 @@ async def _set_paused(store: Store, settings: Settings, auth: Auth, version: int
     fresh = await store.get_check(check.uuid) if result == 1 else None
     if fresh is None:
         raise not_found()
-    return JSONResponse(check_json(fresh, await view(store, auth, version, settings)))
+    return await answer(store, settings, auth, version, fresh)
 
 
 @router.get("/checks/{ident}/pings/", response_model=schemas.PingsOut, responses=ERRORS)

@@ -28,6 +28,8 @@ REASONS = {
     "greater_than": "is too small",
     "too_large": "is too large",
     "too_small": "is too small",
+    "too_short": "is too short",
+    "too_long": "is too long",
     "int_type": "is not a number",
     "int_parsing": "is not a number",
     "int_from_float": "is not a number",

@@ -21,6 +21,9 @@ from pingserver import schedules
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 SLUG_PATTERN = r"^[a-z0-9-_]*$"
 KIND_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+NAMESPACE_PATTERN = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
+MAX_LABELS = 64
+MAX_DEPENDENCIES = 20
 UniqueField = Literal["name", "slug", "tags", "timeout", "grace"]
 
 
@@ -65,6 +68,14 @@ class StrictSpec(BaseModel):
         if isinstance(data, dict):
             return {k: 0.0 if v is None else v for k, v in data.items()}
         return data
+
+
+def _time_zone(value: str) -> str:
+    try:
+        schedules.zone(value)
+    except schedules.ScheduleError:
+        raise PydanticCustomError("tz_syntax", "is not a valid timezone") from None
+    return value
 
 
 def _seconds(value: int, info: ValidationInfo, *, zero_ok: bool) -> int:
@@ -120,6 +131,29 @@ class CheckSpec(StrictSpec):
     fail_threshold: int | None = Field(None, ge=1, le=100)
     expect_first_ping: bool | None = Field(
         None, description="run the schedule from creation: a check never pinged goes down")
+    depends_on: str | list[str] | None = Field(
+        None, description="UUIDs or slugs of checks of the project, comma-separated or a "
+                          "list: their being down holds this check's down alerts")
+    namespace: str | None = Field(None, max_length=63, pattern=NAMESPACE_PATTERN,
+                                  description="Kubernetes namespace (operator-managed checks)")
+    labels: dict[str, str] | None = Field(None, description="Kubernetes labels")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_LABELS:
+            raise PydanticCustomError("too_large", "is too large")
+        if any(len(k) > 317 or len(v) > 63 for k, v in value.items()):
+            raise PydanticCustomError("string_too_long", "is too long")
+        return value
+
+    @field_validator("depends_on")
+    @classmethod
+    def _depends_on(cls, value: str | list[str]) -> str | list[str]:
+        items = value.split(",") if isinstance(value, str) else value
+        if len(items) > MAX_DEPENDENCIES:
+            raise PydanticCustomError("too_large", "is too large")
+        return value
 
     @field_validator("timeout", "grace")
     @classmethod
@@ -134,11 +168,7 @@ class CheckSpec(StrictSpec):
     @field_validator("tz")
     @classmethod
     def _tz(cls, value: str) -> str:
-        try:
-            schedules.zone(value)
-        except schedules.ScheduleError:
-            raise PydanticCustomError("tz_syntax", "is not a valid timezone") from None
-        return value
+        return _time_zone(value)
 
     @field_validator("schedule")
     @classmethod
@@ -149,6 +179,28 @@ class CheckSpec(StrictSpec):
         except Exception:  # third-party parsers raise many types on hostile input
             raise PydanticCustomError("cron_syntax", "is not a valid expression") from None
         return value
+
+
+class SilenceSpec(StrictSpec):
+    """A silence or maintenance window as sent to create or replace it (docs/oncall.md)."""
+
+    id: str | None = Field(None, pattern=UUID_PATTERN,
+                           description="Create under this id, or replace the silence with it")
+    matchers: list[str | dict[str, Any]] = Field(
+        min_length=1, max_length=20,
+        description='amtool strings ("tag=db") or {"name", "value", "isRegex", "isEqual"}')
+    starts_at: str | None = Field(None, max_length=40, description="ISO 8601; default now")
+    ends_at: str | None = Field(None, max_length=40, description="ISO 8601")
+    duration: int | None = Field(None, ge=1, description="seconds")
+    schedule: str | None = Field(None, max_length=100, description="cron: a recurring window")
+    tz: str | None = Field(None, max_length=36)
+    created_by: str = Field("", max_length=100)
+    comment: str = Field("", max_length=1000)
+
+    @field_validator("tz")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _time_zone(value)
 
 
 class ChannelCreate(StrictSpec):
@@ -225,6 +277,36 @@ class CheckOut(BaseModel):
     resume_url: str | None = None
     channels: str | None = None
     unique_key: str | None = None
+    depends_on: list[str] = []
+    namespace: str = ""
+    labels: dict[str, str] = {}
+    silenced_by: list[str] = []
+    held_by: list[str] = []
+    muted: str = ""
+
+
+class SilenceOut(BaseModel):
+    id: str
+    matchers: list[dict[str, Any]]
+    starts_at: str
+    ends_at: str | None
+    schedule: str
+    duration: int
+    tz: str
+    created_by: str
+    comment: str
+    created_at: str
+    updated_at: str
+    state: Literal["active", "pending", "expired"]
+    current_start: str | None
+    current_end: str | None
+    next_start: str | None
+    next_windows: list[dict[str, str]]
+    matched_checks: int
+
+
+class SilencesOut(BaseModel):
+    silences: list[SilenceOut]
 
 
 class ChecksOut(BaseModel):

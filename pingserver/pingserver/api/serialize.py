@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pingserver import badges
-from pingserver.model import Check
+from pingserver.model import Check, unique_key_of
+from pingserver.silences import Mute
 
 # Our state names where the API says something else: healthchecks calls "late" "grace".
 API_STATES = {"late": "grace"}
@@ -62,7 +63,7 @@ def _flag(check: Check, name: str) -> bool:
     return check.raw.get(name) == "1"
 
 
-def check_json(check: Check, view: View) -> dict[str, Any]:
+def check_json(check: Check, view: View, mute: Mute | None = None) -> dict[str, Any]:
     config = check.config
     filter_subject = _flag(check, "filter_subject")
     result: dict[str, Any] = {
@@ -95,6 +96,12 @@ def check_json(check: Check, view: View) -> dict[str, Any]:
         "repeat_every": config["repeat_every"],
         "fail_threshold": config["fail_threshold"],
         "expect_first_ping": config["expect_first_ping"],
+        "depends_on": [public_id(u, view) for u in check.depends_on],
+        "namespace": config["namespace"],
+        "labels": check.labels,
+        "silenced_by": [s.id for s in mute.silences] if mute else [],
+        "held_by": [public_id(c.uuid, view) for c in mute.held_by] if mute else [],
+        "muted": mute.reason if mute else "",
     }
     if check.last_duration:
         result["last_duration"] = check.last_duration // 1000
@@ -105,6 +112,12 @@ def check_json(check: Check, view: View) -> dict[str, Any]:
         result["tz"] = config["tz"]
     result.update(_access(check, view))
     return result
+
+
+def public_id(uuid: str, view: View) -> str:
+    """A check's uuid for read-write keys, its unique_key for read-only ones (the uuid is
+    the secret part of the ping URL)."""
+    return unique_key_of(uuid) if view.readonly else uuid
 
 
 def _access(check: Check, view: View) -> dict[str, Any]:

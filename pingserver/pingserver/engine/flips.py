@@ -22,13 +22,15 @@ class Flip:
     reason: str
     rid: str
     downtime: int  # ms: how long the check was down (recoveries and reminders)
+    released: bool = False  # a held alert handed back when its silence or dependency ended
 
     @classmethod
     def from_fields(cls, entry_id: str, fields: dict[str, str]) -> Flip:
         return cls(id=entry_id, check=fields["check"], project=fields.get("project", ""),
                    old=fields.get("old", ""), new=fields.get("new", ""),
                    ts=int(fields.get("ts") or 0), reason=fields.get("reason", ""),
-                   rid=fields.get("rid", ""), downtime=int(fields.get("downtime") or 0))
+                   rid=fields.get("rid", ""), downtime=int(fields.get("downtime") or 0),
+                   released=fields.get("released") == "1")
 
     @property
     def created_ms(self) -> int:

@@ -38,6 +38,7 @@ from pingserver.engine.channels import (
     build_transports,
 )
 from pingserver.engine.flips import Flip, alert_kind
+from pingserver.engine.hold import Holds
 from pingserver.engine.util import Outage, backoff_delay, pause
 from pingserver.metrics import (
     DEADLINE_TO_DELIVERED,
@@ -103,6 +104,7 @@ class Notifier:
         self.consumer = consumer(settings)
         self.shards = list(range(keys.SHARDS)) if shards is None else shards
         self.transports = transports if transports is not None else build_transports(settings)
+        self.holds = Holds(store, settings, self.shards)
         self.pool = ThreadPoolExecutor(settings.notify_workers, thread_name_prefix="hb-notify")
         self.slots = asyncio.Semaphore(settings.notify_workers)
         self.per_channel = settings.notify_channel_concurrency or max(
@@ -130,6 +132,7 @@ class Notifier:
                  len(self.shards), self.settings.notify_workers, self.per_channel)
         tasks = [asyncio.create_task(self._reader(s)) for s in self.shards]
         tasks.append(asyncio.create_task(self._maintain()))
+        tasks.append(asyncio.create_task(self._release_loop()))
         await stop.wait()
         await self.shutdown(tasks)
 
@@ -251,6 +254,7 @@ class Notifier:
                 log.warning("shard %d: malformed stream entry %s dropped", shard, entry_id)
                 acks.append(entry_id)
         checks = await self.store.checks_by_id(sorted({f.check for f in flips}))
+        alerts: list[tuple[Flip, Check, str, list[Target]]] = []
         for flip in flips:
             EVENTS.labels(flip.reason).inc()
             check = checks.get(flip.check)
@@ -260,7 +264,17 @@ class Notifier:
                 acks.append(flip.id)
                 continue
             assert check is not None and kind is not None
-            self._start(shard, flip, check, kind, targets)
+            alerts.append((flip, check, kind, targets))
+        decisions = await self.holds.decide([(f, c, k) for f, c, k, _ in alerts])
+        for (flip, check, kind, targets), decision in zip(alerts, decisions, strict=True):
+            if decision.action == "deliver":
+                self._start(shard, flip, check, kind, targets)
+                continue
+            if decision.action == "hold":
+                await self.holds.hold(flip, check, kind, decision.mute)
+            else:
+                await self.holds.dropped(flip, check, kind, decision.mute)
+            acks.append(flip.id)
         await self.store.ack_events(shard, acks)
 
     async def _targets(self, check: Check, kind: str) -> list[Target]:
@@ -335,7 +349,7 @@ class Notifier:
             body, exitstatus = await self._redis_retry_value(lambda: self._last_ping(check))
         return Alert(flip_id=flip.id, kind=kind, reason=flip.reason, ts=flip.ts,
                      downtime_ms=flip.downtime, rid=flip.rid, check=check,
-                     last_ping_body=body, last_exitstatus=exitstatus)
+                     last_ping_body=body, last_exitstatus=exitstatus, released=flip.released)
 
     async def _last_ping(self, check: Check) -> tuple[bytes, int]:
         """Body and exit status of the newest ping, as healthchecks' $BODY uses."""
@@ -433,7 +447,8 @@ class Notifier:
         now = time.time()
         created = int(alert.flip_id.split("-", 1)[0]) / 1000
         FLIP_TO_DELIVERED.labels(target.kind).observe(max(0.0, now - created))
-        DEADLINE_TO_DELIVERED.labels(target.kind).observe(max(0.0, now - alert.ts / 1000))
+        if not alert.released:  # a held alert's deadline passed long ago, on purpose
+            DEADLINE_TO_DELIVERED.labels(target.kind).observe(max(0.0, now - alert.ts / 1000))
 
     async def _record(self, alert: Alert, target: Target, attempt: int, error: str,
                       seconds: float, retry_in: float) -> None:
@@ -482,6 +497,16 @@ class Notifier:
                     next_trim = loop.time() + self.settings.stream_trim_interval
             except RedisError as exc:
                 self.outage.failed(exc)
+
+    async def _release_loop(self) -> None:
+        """Hand back held alerts whose silence or dependency ended (engine/hold.py)."""
+        interval = self.settings.hold_check_interval
+        while not await pause(self.stopping, self.holds.next_wake(interval)):
+            try:
+                await self.holds.release_due()
+                self.outage.ok()
+            except RedisError as exc:
+                await pause(self.stopping, self.outage.failed(exc))
 
     async def touch(self) -> None:
         """Keep entries in delivery (retries waiting for their backoff included) from

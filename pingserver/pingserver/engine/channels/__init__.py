@@ -43,6 +43,7 @@ class Alert:
     check: Check
     last_ping_body: bytes = b""
     last_exitstatus: int = -1
+    released: bool = False  # held by a silence or a dependency until now (docs/oncall.md)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
