@@ -15,7 +15,11 @@
       next W seconds (2F transitions), one in `--deliver-every` with a webhook channel to a
       local HTTP receiver, one `hb notifier`: deadline->flip (stream id time - ts) and
       deadline->delivered (arrival at the receiver - ts), p50 / p99 / max.
-3. --fleet M: M checks with a webhook channel going down together under two sweepers and
+3. --silences K: the latency run of 2b (one sweeper) again with K active silences in the
+   project (most filed under an equality matcher, one in a hundred a regex every check is
+   compared with; none matches the bench's checks, so every alert is still delivered):
+   deadline->delivered with and without them, and the notifier's CPU per flip.
+4. --fleet M: M checks with a webhook channel going down together under two sweepers and
    two notifiers: down flips, deliveries, duplicates, time (the reliability test runs 2,000).
 
 Redis runs without persistence here (the durability tests use appendfsync always).
@@ -41,6 +45,7 @@ from hb.localredis import RedisServer  # noqa: E402
 from pingserver import keys  # noqa: E402
 from pingserver.config import Settings  # noqa: E402
 from pingserver.model import DEFAULTS, stored  # noqa: E402
+from pingserver.silences import Silence, parse_matcher  # noqa: E402
 from pingserver.store import Store, now_ms  # noqa: E402
 from tests.support.engine import EngineProcess  # noqa: E402
 from tests.support.receivers import HttpReceiver  # noqa: E402
@@ -152,12 +157,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def stop(procs: list[EngineProcess], label: str = "") -> None:
+def stop(procs: list[EngineProcess], label: str = "") -> dict[str, float]:
+    """Stop the processes; the CPU seconds each role used (summed)."""
+    used: dict[str, float] = {}
+    for p in procs:
+        used[p.role] = used.get(p.role, 0.0) + cpu_seconds(p.proc.pid)
     if label:
-        used = ", ".join(f"{p.role} {cpu_seconds(p.proc.pid):.1f} s" for p in procs)
-        print(f"  CPU time {label}: {used}")
+        print(f"  CPU time {label}: "
+              + ", ".join(f"{role} {sec:.1f} s" for role, sec in used.items()))
     for p in procs:
         p.stop()
+    return used
 
 
 async def memory_phase(bench: Bench, n: int) -> list[str]:
@@ -227,7 +237,9 @@ async def burst_phase(bench: Bench, redis: RedisServer, count: int, sweepers: in
 
 
 async def latency_phase(bench: Bench, redis: RedisServer, receiver: HttpReceiver, flips: int,
-                        window: float, every: int, sweepers: int) -> None:
+                        window: float, every: int, sweepers: int,
+                        label: str = "") -> tuple[list[float], float, int]:
+    """The deadline->delivered latencies, the notifier's CPU seconds and the flips."""
     await bench.drop_streams()
     procs = engines(redis, ["sweeper"] * sweepers + ["notifier"], f"lat{sweepers}")
     for p in procs:
@@ -250,7 +262,7 @@ async def latency_phase(bench: Bench, redis: RedisServer, receiver: HttpReceiver
         if len(receiver.received("/hook/")) - before >= expected_hooks and \
                 await bench.due_before(start + int(window * 1000) + grace * 1000) == 0:
             break
-    stop(procs, "of the engine processes")
+    used = stop(procs, "of the engine processes")
     mine = set(uuids)
     entries = [(ms, f) for ms, f in await bench.stream_flips()
                if f["check"] in mine and f["new"] in ("late", "down")]
@@ -261,7 +273,7 @@ async def latency_phase(bench: Bench, redis: RedisServer, receiver: HttpReceiver
                  if r.path.split("/")[2] in down_ts]
     counts = Counter(f["new"] for _, f in entries)
     rate = len(entries) / window
-    print(f"latency, {sweepers} sweeper(s) + 1 notifier: {len(entries):,} transitions "
+    print(f"latency{label}, {sweepers} sweeper(s) + 1 notifier: {len(entries):,} transitions "
           f"({dict(counts)}) over {window:.0f} s (~{rate:,.0f}/s), "
           f"{len(hooks):,}/{expected_hooks:,} webhooks")
     print(f"  deadline->flip:      {summary(flip_lat)}")
@@ -273,6 +285,40 @@ async def latency_phase(bench: Bench, redis: RedisServer, receiver: HttpReceiver
               [(k, int(pct(v, 0.5)), int(max(v))) for k, v in sorted(buckets.items())])
     print(f"  deadline->delivered: {summary(delivered)}")
     await bench.drop_streams()
+    return delivered, used.get("notifier", float("nan")), len(entries)
+
+
+async def add_silences(bench: Bench, count: int) -> None:
+    """`count` active silences that match none of the bench's checks."""
+    now = now_ms()
+    for i in range(count):
+        if i % 100 == 99:
+            matcher = f'name=~"nomatch-{i}-.*"'  # no equality matcher: compared with all
+        elif i % 10 == 9:
+            matcher = f"tag=team-{i}"
+        else:
+            matcher = f"name=other-{i}"
+        await bench.store.save_silence(Silence(
+            id=str(uuidlib.uuid4()), project=bench.project, matchers=(parse_matcher(matcher),),
+            starts_at=now, ends_at=now + 3_600_000, created_at=now, comment=f"bench {i}"))
+
+
+async def silences_phase(bench: Bench, redis: RedisServer, receiver: HttpReceiver,
+                         args: argparse.Namespace) -> None:
+    runs = {}
+    for label, count in (("without silences", 0), (f"with {args.silences:,} silences",
+                                                    args.silences)):
+        if count:
+            await add_silences(bench, count)
+        delivered, cpu, flips = await latency_phase(
+            bench, redis, receiver, args.flips, args.window, args.deliver_every, 1,
+            label=f" ({label})")
+        runs[label] = (pct(delivered, 0.99), cpu, flips, len(delivered))
+    print("silences: deadline->delivered p99 and notifier CPU per flip")
+    for label, (p99, cpu, flips, hooks) in runs.items():
+        print(f"  {label:>24}: p99 {p99 * 1000:.0f} ms, notifier {cpu:.2f} CPU-s for "
+              f"{flips:,} flips = {cpu / flips * 1e6:.0f} µs per flip "
+              f"({hooks:,} delivered)")
 
 
 async def fleet_phase(bench: Bench, redis: RedisServer, receiver: HttpReceiver,
@@ -317,6 +363,8 @@ async def main(args: argparse.Namespace) -> None:
             if args.flips:
                 await latency_phase(bench, redis, receiver, args.flips, args.window,
                                     args.deliver_every, n)
+        if args.silences:
+            await silences_phase(bench, redis, receiver, args)
         if args.fleet:
             await fleet_phase(bench, redis, receiver, args.fleet)
     finally:
@@ -334,6 +382,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--deliver-every", type=int, default=10)
     parser.add_argument("--sweepers", default="1,2")
+    parser.add_argument("--silences", type=int, default=0)
     parser.add_argument("--fleet", type=int, default=0)
     return parser.parse_args()
 

@@ -34,10 +34,11 @@ Global (one key each, any slot):
   hb:badgecipher                str   the key that turns a check uuid into its badge id and
                                       back (badges.check_badge_id): no per-check badge key
   hb:deadletter                 list  deliveries that failed for good (JSON), capped
-  hb:project:<pid>:silences     hash  silence id -> silence (JSON, silences.Silence)
-  hb:silenced                   set   project ids that have silences
-  hb:silences:version           str   counter bumped by every silence change (notifiers
+  hb:{silences}:<pid>           hash  silence id -> silence (JSON, silences.Silence)
+  hb:{silences}:projects        set   project ids that have silences
+  hb:{silences}:version         str   counter bumped by every silence change (notifiers
                                       reload their silence index when it moves)
+                                      (one hash tag: a change is one MULTI, also in a cluster)
 
 Memory (target: at most 1 KB per check without ping history): every Redis key costs about
 100 bytes besides its value, so a check has only the keys that must be its own (hash, flip
@@ -125,12 +126,12 @@ def all_check_keys(uuid: str) -> list[str]:
 PROJECTS = "hb:projects"
 DEADLETTER = "hb:deadletter"
 BADGE_CIPHER = "hb:badgecipher"
-SILENCED_PROJECTS = "hb:silenced"
-SILENCES_VERSION = "hb:silences:version"
+SILENCED_PROJECTS = "hb:{silences}:projects"
+SILENCES_VERSION = "hb:{silences}:version"
 
 
 def project_silences_key(pid: str) -> str:
-    return f"hb:project:{pid}:silences"
+    return f"hb:{{silences}}:{pid}"
 
 
 def project_key(pid: str) -> str:

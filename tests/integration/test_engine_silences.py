@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pingserver.api.checks import held_flips
 from pingserver.model import Check
 from pingserver.silences import Silence, parse_matcher
 from pingserver.store import Store, now_ms
 from tests.support.engine import EngineProcess, EngineRedis, eventually
-from tests.support.engine_fixtures import receiver, single_redis, sstore
+from tests.support.engine_fixtures import engine_redis, estore, receiver, single_redis, sstore
 from tests.support.receivers import HttpReceiver
 
-__all__ = ["receiver", "single_redis", "sstore"]
+__all__ = ["engine_redis", "estore", "receiver", "single_redis", "sstore"]
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -100,15 +101,18 @@ async def test_held_until_silence_ends_then_once(single_redis: EngineRedis, ssto
         assert proc.stop() == 0, proc.output()[-2000:]
 
 
-async def test_dependency_holds_until_it_recovers(single_redis: EngineRedis, sstore: Store,
+async def test_dependency_holds_until_it_recovers(engine_redis: EngineRedis, estore: Store,
                                                   receiver: HttpReceiver) -> None:
+    """On a single Redis and on a Redis Cluster (held alerts and silences keys)."""
+    sstore = estore
+    await silence(sstore, "another-project", "tag=db", ends_in=60)  # cluster: MULTI works
     pid, (bucket,) = await make_checks(sstore, receiver, "backups-bucket")
     saved = await sstore.save_check(pid, {"name": "nightly", "slug": "nightly", "timeout": 60,
                                           "grace": 60, "channels": bucket.config["channels"],
                                           "depends_on": bucket.uuid})
     assert saved is not None
     nightly = saved[0]
-    proc = worker(single_redis)
+    proc = worker(engine_redis)
     try:
         await go_down(sstore, bucket)
         await asyncio.to_thread(receiver.wait_for, 1, "/down/backups-bucket", timeout=20)
@@ -117,6 +121,11 @@ async def test_dependency_holds_until_it_recovers(single_redis: EngineRedis, sst
         notes = await sstore.notifications(nightly.uuid)
         assert notes[0]["why"] == "dependency backups-bucket is down"
         assert receiver.received("/down/nightly") == []
+        # The API's flips of the check say why (v3 `held`).
+        flips = await sstore.flips(nightly.uuid)
+        down_ts = [int(f["ts"]) for f in flips if f["new"] == "down"]
+        assert await held_flips(sstore, nightly) == {
+            down_ts[0]: "dependency backups-bucket is down"}
 
         await sstore.ping(bucket.uuid, "success")
         await asyncio.to_thread(receiver.wait_for, 1, "/up/backups-bucket", timeout=20)

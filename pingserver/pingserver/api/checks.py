@@ -327,7 +327,7 @@ async def ping_body(store: StoreDep, auth: WriteAuth, ident: str, n: str) -> Res
 
 
 @router.get("/checks/{ident}/flips/", response_model=schemas.FlipsOut, responses=ERRORS)
-async def list_flips(store: StoreDep, auth: ReadAuth, ident: str,
+async def list_flips(store: StoreDep, auth: ReadAuth, version: Version, ident: str,
                      seconds: Annotated[int | None, Query(ge=0, le=MAX_SECONDS)] = None,
                      start: Annotated[int | None, Query(ge=0, le=MAX_TIMESTAMP)] = None,
                      end: Annotated[int | None, Query(ge=0, le=MAX_TIMESTAMP)] = None,
@@ -340,8 +340,16 @@ async def list_flips(store: StoreDep, auth: ReadAuth, ident: str,
     low = max((x for x in lows if x is not None), default=None)
     high = end * 1000 - 1 if end is not None else None
     entries = await store.flips(check.uuid, low, high)
-    flips = [f for f in map(flip_json, reversed(entries)) if f is not None]
+    held = await held_flips(store, check) if version >= 3 else {}
+    flips = [f for f in (flip_json(e, held.get(int(e["ts"]))) for e in reversed(entries))
+             if f is not None]
     return JSONResponse({"flips": flips})
+
+
+async def held_flips(store: Store, check: Check) -> dict[int, str]:
+    """Flip time -> why its alert was held (v3: the notification log says)."""
+    return {int(e["flip_ts"]): str(e.get("why", "")) for e in await store.notifications(check.uuid)
+            if e.get("status") == "held" and "flip_ts" in e}
 
 
 @v3_router.get("/checks/{ident}/notifications/", response_model=schemas.NotificationsOut,

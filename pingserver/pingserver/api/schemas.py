@@ -334,6 +334,7 @@ class PingsOut(BaseModel):
 class FlipOut(BaseModel):
     timestamp: str
     up: int
+    held: str | None = None
 
 
 class FlipsOut(BaseModel):

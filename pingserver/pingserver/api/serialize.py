@@ -157,11 +157,16 @@ def ping_json(entry: dict[str, Any], uuid: str, view: View) -> dict[str, Any]:
     return result
 
 
-def flip_json(entry: dict[str, Any]) -> dict[str, Any] | None:
-    """healthchecks' flip shape; None for transitions that are neither up nor down."""
+def flip_json(entry: dict[str, Any], held: str | None = None) -> dict[str, Any] | None:
+    """healthchecks' flip shape; None for transitions that are neither up nor down. `held`:
+    why the flip's alert was held (v3)."""
     if entry.get("new") not in ("up", "down"):
         return None
-    return {"timestamp": iso(int(entry["ts"])), "up": 1 if entry["new"] == "up" else 0}
+    out: dict[str, Any] = {"timestamp": iso(int(entry["ts"])),
+                           "up": 1 if entry["new"] == "up" else 0}
+    if held is not None:
+        out["held"] = held
+    return out
 
 
 def channel_json(channel: dict[str, Any], *, full: bool) -> dict[str, Any]:

@@ -116,7 +116,7 @@ class Holds:
             "silences": [s.id for s in mute.silences],
             "deps": [c.uuid for c in mute.held_by]})
         await self.store.note(check.uuid, {
-            "ts": now_ms(), "flip": flip.id, "channel": "", "kind": kind,
+            "ts": now_ms(), "flip": flip.id, "flip_ts": flip.ts, "channel": "", "kind": kind,
             "reason": flip.reason, "status": "held", "why": why})
         ALERTS_HELD.labels(kind).inc()
         log.info("flip %s of check %s held: %s", flip.id, check.uuid, why)
@@ -124,7 +124,7 @@ class Holds:
     async def dropped(self, flip: Flip, check: Check, kind: str, mute: Mute) -> None:
         why = mute.reason or "recovered while its alert was held"
         await self.store.note(check.uuid, {
-            "ts": now_ms(), "flip": flip.id, "channel": "", "kind": kind,
+            "ts": now_ms(), "flip": flip.id, "flip_ts": flip.ts, "channel": "", "kind": kind,
             "reason": flip.reason, "status": "dropped", "why": why})
 
     # Releasing ---------------------------------------------------------------------------
