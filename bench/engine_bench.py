@@ -45,7 +45,7 @@ from hb.localredis import RedisServer  # noqa: E402
 from pingserver import keys  # noqa: E402
 from pingserver.config import Settings  # noqa: E402
 from pingserver.model import DEFAULTS, stored  # noqa: E402
-from pingserver.silences import Silence, parse_matcher  # noqa: E402
+from pingserver.silences import Silence, SilenceIndex, parse_matcher  # noqa: E402
 from pingserver.store import Store, now_ms  # noqa: E402
 from tests.support.engine import EngineProcess  # noqa: E402
 from tests.support.receivers import HttpReceiver  # noqa: E402
@@ -303,6 +303,28 @@ async def add_silences(bench: Bench, count: int) -> None:
             starts_at=now, ends_at=now + 3_600_000, created_at=now, comment=f"bench {i}"))
 
 
+async def matching_cost(bench: Bench) -> None:
+    """Python time per alert to find the silences of a check: the index against a scan."""
+    silences = await bench.store.list_silences(bench.project)
+    checks = await bench.store.get_checks(
+        sorted(await bench.store.r.srandmember(keys.project_checks_key(bench.project), 2000)))
+    now = now_ms()
+    began = time.perf_counter()
+    index = SilenceIndex.build(silences, {bench.project: "bench"}, now)
+    built = time.perf_counter() - began
+    began = time.perf_counter()
+    indexed = sum(len(index.matching(c, now)) for c in checks)
+    by_index = (time.perf_counter() - began) / len(checks)
+    began = time.perf_counter()
+    scanned = sum(1 for c in checks for s in silences
+                  if s.state(now) == "active" and s.matches(c, "bench"))
+    by_scan = (time.perf_counter() - began) / len(checks)
+    assert indexed == scanned
+    print(f"silence matching, {len(silences):,} silences, {len(checks):,} checks: index "
+          f"{by_index * 1e6:.1f} µs per check (built in {built * 1000:.0f} ms), scan of every "
+          f"silence {by_scan * 1e6:.0f} µs per check")
+
+
 async def silences_phase(bench: Bench, redis: RedisServer, receiver: HttpReceiver,
                          args: argparse.Namespace) -> None:
     runs = {}
@@ -314,6 +336,7 @@ async def silences_phase(bench: Bench, redis: RedisServer, receiver: HttpReceive
             bench, redis, receiver, args.flips, args.window, args.deliver_every, 1,
             label=f" ({label})")
         runs[label] = (pct(delivered, 0.99), cpu, flips, len(delivered))
+    await matching_cost(bench)
     print("silences: deadline->delivered p99 and notifier CPU per flip")
     for label, (p99, cpu, flips, hooks) in runs.items():
         print(f"  {label:>24}: p99 {p99 * 1000:.0f} ms, notifier {cpu:.2f} CPU-s for "

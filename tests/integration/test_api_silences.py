@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from pingserver.config import Settings
 from pingserver.model import unique_key_of
-from pingserver.store import ProjectKeys
+from pingserver.silences import Silence, parse_matcher
+from pingserver.store import ProjectKeys, Store, now_ms
 from tests.conftest import PingServer
 from tests.support.api import Api
 
@@ -177,3 +180,29 @@ def test_namespace_and_labels(api: Api) -> None:
     assert api.check(c["uuid"])["silenced_by"] != []
     bad = api.post("/checks/", {"name": "x", "namespace": "Bad_NS"})
     assert bad.json()["error"] == "json validation error: namespace does not match pattern"
+
+
+def test_expired_silences_are_kept_for_the_retention_then_deleted(
+        api: Api, keys: ProjectKeys, settings: Settings) -> None:
+    day = 86_400_000
+    now = now_ms()
+
+    def old(sid: str, ended_days_ago: int) -> Silence:
+        return Silence(id=sid, project=keys.id, matchers=(parse_matcher("tag=db"),),
+                       starts_at=now - (ended_days_ago + 1) * day,
+                       ends_at=now - ended_days_ago * day, created_at=now - 10 * day)
+
+    async def save() -> Silence | None:
+        store = Store.from_settings(settings)
+        try:
+            await store.save_silence(old("00000000-0000-4000-8000-000000000004", 4))
+            await store.save_silence(old("00000000-0000-4000-8000-000000000006", 6))
+            api.get("/silences/")  # the listing forgets what is past the retention (5 days)
+            return await store.get_silence(keys.id, "00000000-0000-4000-8000-000000000006")
+        finally:
+            await store.close()
+
+    assert asyncio.run(save()) is None
+    listed = api.get("/silences/").json()["silences"]
+    assert [(s["id"], s["state"]) for s in listed] == [
+        ("00000000-0000-4000-8000-000000000004", "expired")]
