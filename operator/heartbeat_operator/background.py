@@ -398,7 +398,10 @@ class Background:
         changed_namespaces = self.repair_channels(channels)
         server = {str(c.get("uuid")): c for c in self.ctx.client.list_checks()}
         channel_cache: dict[str, list[dict[str, Any]]] = {}
-        for uuid, ref in checks.items():
+        # Checks without dependencies first: after the ping server lost its data, a dependent
+        # can only be re-created once its dependencies are.
+        for uuid, ref in sorted(checks.items(), key=lambda item: bool(item[1].spec.get(
+                "dependsOn"))):
             if ref.deleting or not ref.settled or ref.invalid_as_is:
                 continue
             if ref.namespace in changed_namespaces or ref.namespace not in channel_cache:
@@ -411,12 +414,13 @@ class Background:
                 reason = "missing"
             else:
                 try:
-                    _, choice, desired = reconcile.desired_check(
+                    check_spec, choice, desired = reconcile.desired_check(
                         namespace=ref.namespace, name=ref.name, spec_body=ref.spec,
-                        channel_bodies=channel_cache[ref.namespace])
+                        channel_bodies=channel_cache[ref.namespace], labels=ref.labels)
                 except spec.SpecError:
                     continue  # the handler reports it
-                drift = spec.payload_drift(desired, actual)
+                drift = spec.payload_drift(desired, actual, dependency_ids=[
+                    self.ctx.check_id(ref.namespace, dep) for dep in check_spec.depends_on])
                 paused = str(actual.get("status")) == "paused"
                 if bool(ref.spec.get("paused", False)) != paused:
                     drift.append("paused")
@@ -433,7 +437,7 @@ class Background:
             result = reconcile.ensure_check(
                 self.ctx, namespace=ref.namespace, name=ref.name, spec_body=ref.spec,
                 generation=ref.generation, conditions=ref.status.get("conditions"),
-                channel_bodies=channel_bodies)
+                channel_bodies=channel_bodies, labels=ref.labels)
         except reconcile.Failure as failure:
             logger.warning("drift repair of %s/%s: %s", ref.namespace, ref.name,
                            failure.message)

@@ -51,6 +51,12 @@ class PingServerRejected(Exception):
         fault, and drift repair re-creates the channel."""
         return self.status == 400 and "channel identifier" in self.message
 
+    @property
+    def unknown_dependency(self) -> bool:
+        """400 for a depends_on naming a check the server lacks: the HeartbeatCheck may just
+        not be registered yet, so this is retried (a cycle is not)."""
+        return self.status == 400 and "depends_on names an unknown check" in self.message
+
 
 def _retry_after(response: requests.Response) -> float:
     raw = response.headers.get("Retry-After", "")
@@ -225,6 +231,24 @@ class PingServerClient:
 
     def delete_channel(self, channel_id: str) -> bool:
         status, _ = self._call("DELETE", f"/channels/{channel_id}")
+        return status != 404
+
+    # -- silences -------------------------------------------------------------------------
+
+    def upsert_silence(self, silence_id: str, payload: Mapping[str, Any]
+                       ) -> tuple[dict[str, Any], bool]:
+        """Create the silence under the client-chosen id, or replace the one that has it.
+        Returns (silence JSON, created)."""
+        status, body = self._call("POST", "/silences/", body={**payload, "id": silence_id})
+        return dict(body or {}), status == 201
+
+    def get_silence(self, silence_id: str) -> dict[str, Any] | None:
+        _, body = self._call("GET", f"/silences/{silence_id}")
+        return dict(body) if body else None
+
+    def expire_silence(self, silence_id: str) -> bool:
+        """Expire it now (it stays listable for a while); False when there is no such one."""
+        status, _ = self._call("DELETE", f"/silences/{silence_id}")
         return status != 404
 
     # -- flips feed -----------------------------------------------------------------------

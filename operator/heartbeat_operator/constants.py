@@ -10,6 +10,8 @@ CHECK_KIND = "HeartbeatCheck"
 CHECK_PLURAL = "heartbeatchecks"
 CHANNEL_KIND = "AlertChannel"
 CHANNEL_PLURAL = "alertchannels"
+SILENCE_KIND = "HeartbeatSilence"
+SILENCE_PLURAL = "heartbeatsilences"
 
 FINALIZER = "heartbeat.dev/finalizer"
 ANNOTATION_PREFIX = "heartbeat.dev/"
@@ -54,6 +56,7 @@ REASON_RESTORED = "Restored"
 REASON_RETAINED = "Retained"
 REASON_DELETED = "Deleted"
 REASON_NO_DATA = "NoPingYet"
+REASON_DEPENDENCIES_PENDING = "DependenciesNotReady"
 
 EVENT_DOWN = "CheckDown"
 EVENT_UP = "CheckUp"
@@ -71,7 +74,7 @@ RETAIN = "Retain"
 
 # On a CronJob (each behind ANNOTATION_PREFIX).
 CRONJOB_ANNOTATIONS = ("monitor", "grace", "max-runtime", "channels", "tags", "description",
-                       "deletion-policy", "observe-jobs", "expect-ping")
+                       "deletion-policy", "observe-jobs", "expect-ping", "depends-on")
 # On a Namespace: opt in every CronJob in it.
 NAMESPACE_OPT_IN = "heartbeat.dev/monitor-cronjobs"
 # On a generated HeartbeatCheck: which CronJob it belongs to.

@@ -102,6 +102,7 @@ class Settings:
     deletion_policy: str = constants.DELETE
     observe_jobs: bool = True
     expect_ping: bool = False
+    depends_on: tuple[str, ...] = ()  # HeartbeatChecks (or annotated CronJobs) of the namespace
     problems: tuple[str, ...] = ()  # invalid values, each naming its annotation
 
 
@@ -126,18 +127,19 @@ def _duration(key: str, value: str, *, allow_zero: bool, problems: list[str]) ->
     return spec.format_duration(seconds)
 
 
-def _names(key: str, value: str, problems: list[str]) -> tuple[str, ...]:
+def _names(key: str, value: str, problems: list[str], *, kind: str = "an AlertChannel",
+           limit: int = MAX_CHANNELS) -> tuple[str, ...]:
     names: list[str] = []
     for item in (v.strip() for v in value.split(",")):
         if not item:
             continue
         if len(item) > 253 or not NAME_RE.match(item):
-            problems.append(f"{P}{key}: {item!r} is not an AlertChannel name; left out")
+            problems.append(f"{P}{key}: {item!r} is not {kind} name; left out")
         elif item not in names:
             names.append(item)
-    if len(names) > MAX_CHANNELS:
-        problems.append(f"{P}{key}: more than {MAX_CHANNELS} channels; the rest left out")
-    return tuple(names[:MAX_CHANNELS])
+    if len(names) > limit:
+        problems.append(f"{P}{key}: more than {limit} names; the rest left out")
+    return tuple(names[:limit])
 
 
 def _tags(key: str, value: str, problems: list[str]) -> tuple[str, ...]:
@@ -198,6 +200,8 @@ def parse_annotations(annotations: Mapping[str, str] | None,
     max_runtime = _duration("max-runtime", ours["max-runtime"], allow_zero=True,
                             problems=problems) if "max-runtime" in ours else ""
     channels = _names("channels", ours.get("channels", ""), problems)
+    depends_on = _names("depends-on", ours.get("depends-on", ""), problems,
+                        kind="a HeartbeatCheck", limit=spec.DEPENDENCIES_MAX)
     tags = _tags("tags", ours.get("tags", ""), problems)
     description = ours.get("description", "").strip()
     if len(description) > DESCRIPTION_MAX:
@@ -228,7 +232,7 @@ def parse_annotations(annotations: Mapping[str, str] | None,
     return Settings(monitored=True, grace=grace, max_runtime=max_runtime, channels=channels,
                     tags=tags, description=description, deletion_policy=policy,
                     observe_jobs=flags["observe-jobs"], expect_ping=expect_ping,
-                    problems=tuple(problems))
+                    depends_on=depends_on, problems=tuple(problems))
 
 
 # -- schedule -----------------------------------------------------------------------------
@@ -385,6 +389,8 @@ def desired_spec(cronjob: Mapping[str, Any], settings: Settings, *,
         out["channels"] = list(settings.channels)
     if settings.tags:
         out["tags"] = list(settings.tags)
+    if settings.depends_on:
+        out["dependsOn"] = list(settings.depends_on)
     out["description"] = settings.description or (
         f"CronJob {meta.get('namespace')}/{meta.get('name')}")
     # Suspended: paused, and (manualResume) a Job still running meanwhile does not resume it.

@@ -22,3 +22,9 @@ def _derive(secret: str, message: str) -> str:
 def check_uuid(secret: str, namespace: str, name: str) -> str:
     return _derive(secret, f"{namespace}/{name}")
 
+
+
+def silence_uuid(secret: str, namespace: str, name: str) -> str:
+    """A HeartbeatSilence's silence id: upserts under it are idempotent, and re-applying a
+    deleted object replaces its expired silence instead of piling up new ones."""
+    return _derive(secret, f"silence:{namespace}/{name}")

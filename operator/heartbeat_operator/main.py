@@ -11,7 +11,7 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 import kopf
@@ -26,11 +26,17 @@ from heartbeat_operator import (
     jobs,
     kube,
     reconcile,
+    silences,
 )
 from heartbeat_operator.client import PingServerClient, PingServerRejected, PingServerUnavailable
+from heartbeat_operator.status import find_condition, now_utc
 
 G, V = constants.GROUP, constants.VERSION
 CHECKS, CHANNELS = constants.CHECK_PLURAL, constants.CHANNEL_PLURAL
+SILENCES = constants.SILENCE_PLURAL
+# Seconds between looks at each HeartbeatSilence: it is read from the ping server only when
+# it starts or ends, or when its matched-checks count is HB_LASTPING_REFRESH old.
+SILENCE_TICK = 5.0
 STATE_LABELS = {constants.LABEL_COMPONENT: constants.STATE_COMPONENT,
                 constants.LABEL_MANAGED_BY: constants.MANAGED_BY}
 MAX_PRIORITY = 10_000
@@ -45,14 +51,14 @@ workload_log = logging.getLogger("heartbeat_operator.workloads")
 # Kopf logs every successful handler call at INFO; for the event handlers below that is one
 # line per CronJob, Job, Namespace and Event change in the cluster: dropped (see _Quiet).
 QUIET_HANDLERS = ("track_check", "track_channel", "cronjob_event", "job_event",
-                  "namespace_event", "cronjob_skipped")
+                  "namespace_event", "cronjob_skipped", "silence_refresh")
 
 
 class _Quiet(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         return not (text.endswith("succeeded.")
-                    and any(f"Handler '{h}'" in text for h in QUIET_HANDLERS))
+                    and any(f"'{h}' succeeded." in text for h in QUIET_HANDLERS))
 
 
 # -- operator lifecycle -------------------------------------------------------------------
@@ -163,15 +169,17 @@ async def track_channel(type: str | None, body: kopf.Body, namespace: str | None
 @kopf.on.resume(G, V, CHECKS)
 @kopf.on.create(G, V, CHECKS)
 @kopf.on.update(G, V, CHECKS, field="spec")
+@kopf.on.update(G, V, CHECKS, field="metadata.labels")  # sent for label:<key> matchers
 def check_upsert(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
-                 namespace: str | None, name: str, patch: kopf.Patch, retry: int,
-                 memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+                 labels: kopf.Labels, namespace: str | None, name: str, patch: kopf.Patch,
+                 retry: int, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     ctx: reconcile.Context = memo.ctx
     try:
         result = reconcile.ensure_check(ctx, namespace=str(namespace), name=name,
                                         spec_body=spec,
                                         generation=meta.get("generation"),
-                                        conditions=status.get("conditions"))
+                                        conditions=status.get("conditions"),
+                                        labels=labels)
     except reconcile.Failure as failure:
         patch.status.update(failure.status)
         _fail(body, failure, retry, ctx)
@@ -193,17 +201,25 @@ def check_upsert(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf
 def check_delete(spec: kopf.Spec, namespace: str | None, name: str, retry: int,
                  memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     ctx: reconcile.Context = memo.ctx
+    _remove(lambda: "check " + reconcile.remove_check(ctx, namespace=str(namespace), name=name,
+                                                      spec_body=spec),
+            "delete the check", retry, ctx, logger)
+
+
+def _remove(step: Callable[[], str], what: str, retry: int, ctx: reconcile.Context,
+            logger: kopf.Logger) -> None:
+    """Undo an object on the ping server before its finalizer goes: retried while the server
+    is unreachable or the key is refused; any other refusal lets the object go."""
     try:
-        outcome = reconcile.remove_check(ctx, namespace=str(namespace), name=name,
-                                         spec_body=spec)
+        outcome = step()
     except (PingServerUnavailable, PingServerRejected) as exc:
         if isinstance(exc, PingServerRejected) and exc.status not in (401, 403):
-            logger.warning("the ping server refused to delete the check (%s); letting the "
-                           "object go", exc.message)
+            logger.warning("the ping server refused to %s (%s); letting the object go", what,
+                           exc.message)
             return
         raise kopf.TemporaryError(str(exc), delay=reconcile.backoff(
             retry, ctx.config.backoff_max, float(getattr(exc, "delay", 0) or 0))) from None
-    logger.info("check %s on the ping server", outcome)
+    logger.info("%s on the ping server", outcome)
 
 
 # -- AlertChannel ---------------------------------------------------------------------------
@@ -246,6 +262,71 @@ def channel_delete(status: kopf.Status, labels: kopf.Labels, namespace: str | No
         pass  # nothing more we can do; the object is going away
     reconcile.refresh_dependent_checks(ctx, namespace=str(namespace), channel_name=name,
                                        channel_labels=labels, channel_body=None)
+
+
+# -- HeartbeatSilence -------------------------------------------------------------------------
+
+
+@kopf.on.resume(G, V, SILENCES)
+@kopf.on.create(G, V, SILENCES)
+@kopf.on.update(G, V, SILENCES, field="spec")
+def silence_upsert(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
+                   namespace: str | None, name: str, patch: kopf.Patch, retry: int,
+                   memo: kopf.Memo, **_: Any) -> None:
+    ctx: reconcile.Context = memo.ctx
+    try:
+        result = silences.ensure_silence(
+            ctx, namespace=str(namespace), name=name, spec_body=spec,
+            created_at=str(meta.get("creationTimestamp") or ""),
+            generation=meta.get("generation"), conditions=status.get("conditions"))
+    except reconcile.Failure as failure:
+        patch.status.update(failure.status)
+        _fail(body, failure, retry, ctx)
+    patch.status.update(result.status)
+    memo.silence_read_at = time.monotonic()
+
+
+@kopf.on.delete(G, V, SILENCES)
+def silence_delete(namespace: str | None, name: str, retry: int, memo: kopf.Memo,
+                   logger: kopf.Logger, **_: Any) -> None:
+    ctx: reconcile.Context = memo.ctx
+
+    def expire() -> str:
+        found = silences.remove_silence(ctx, namespace=str(namespace), name=name)
+        return "silence expired" if found else "silence absent"
+
+    _remove(expire, "expire the silence", retry, ctx, logger)
+
+
+@kopf.timer(G, V, SILENCES, interval=SILENCE_TICK, initial_delay=SILENCE_TICK)
+def silence_refresh(spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
+                    namespace: str | None, name: str, patch: kopf.Patch, memo: kopf.Memo,
+                    logger: kopf.Logger, **_: Any) -> None:
+    """State and matched checks change with time, not with the object: written on change."""
+    ctx: reconcile.Context = memo.ctx
+    ready = find_condition(status.get("conditions"), constants.READY) or {}
+    if ready.get("status") != "True" or status.get("observedGeneration") != meta.get(
+            "generation"):
+        return  # not registered for this spec (yet): the upsert handler owns it
+    now, clock = now_utc(), time.monotonic()
+    if not silences.refresh_due(status, now=now, last_refresh=getattr(
+            memo, "silence_read_at", None), clock=clock, every=ctx.config.lastping_refresh):
+        return
+    try:
+        changed = silences.refresh_patch(ctx, namespace=str(namespace), name=name,
+                                         current=status)
+        if changed == {}:  # the ping server lost it: re-create it as it was
+            changed = silences.ensure_silence(
+                ctx, namespace=str(namespace), name=name, spec_body=spec,
+                created_at=str(meta.get("creationTimestamp") or ""),
+                generation=meta.get("generation"), conditions=status.get("conditions")).status
+            logger.info("the ping server had lost this silence; re-created it")
+    except (PingServerUnavailable, PingServerRejected, reconcile.Failure) as exc:
+        logger.debug("silence refresh: %s (retried at the next tick)", exc)
+        return
+    memo.silence_read_at = clock
+    if changed:
+        patch.status.update(changed)
 
 
 def _fail(body: kopf.Body, failure: reconcile.Failure, retry: int,

@@ -63,20 +63,34 @@ def backoff(retry: int, cap: float, at_least: float = 0.0) -> float:
     return float(min(cap, max(delay, at_least)))
 
 
-def _failure(exc: Exception, *, generation: int | None,
-             conditions: Sequence[Mapping[str, Any]] | None, now: dt.datetime) -> Failure:
+# The API's field names in its 400 messages -> the HeartbeatCheck spec's, where they differ
+# in more than case (the message then names the field the user wrote).
+CHECK_FIELDS = {"depends_on": "spec.dependsOn"}
+
+
+def failure(exc: Exception, *, generation: int | None,
+             conditions: Sequence[Mapping[str, Any]] | None, now: dt.datetime,
+             fields: Mapping[str, str] = CHECK_FIELDS) -> Failure:
+    """How to report and retry `exc` (re-raised when it is none of ours); `fields` maps the
+    API's field names in its 400 messages to the spec's."""
     permanent = False
     delay = 0.0
     if isinstance(exc, spec.SpecError):
         reason, message, permanent = constants.REASON_INVALID, str(exc), True
     elif isinstance(exc, PingServerRejected):
+        named = spec.api_error_field(exc.message, fields)
+        where = f"{named}: " if named else ""
         if exc.unknown_channel:
             reason = constants.REASON_CHANNELS_PENDING
             message = (f"the ping server does not know a channel ({exc.message}); "
                        "waiting for the AlertChannel to be registered again")
+        elif exc.unknown_dependency:
+            reason = constants.REASON_DEPENDENCIES_PENDING
+            message = (f"{where}the ping server refused it ({exc.message}); waiting for the "
+                       "HeartbeatCheck to exist and be registered")
         elif exc.invalid_spec:
             reason, permanent = constants.REASON_INVALID, True
-            message = f"the ping server refused the spec: {exc.message}"
+            message = f"{where}the ping server refused the spec: {exc.message}"
         else:
             reason = constants.REASON_REJECTED
             message = f"the ping server refused the request ({exc.status}): {exc.message}"
@@ -107,6 +121,7 @@ def slug_url(ping_url: str | None, slug: str) -> str | None:
 def desired_check(*, namespace: str, name: str, spec_body: Mapping[str, Any],
                   channel_overrides: Mapping[str, Mapping[str, Any] | None] | None = None,
                   channel_bodies: Sequence[Mapping[str, Any]] | None = None,
+                  labels: Mapping[str, str] | None = None,
                   ) -> tuple[spec.CheckSpec, spec.ChannelChoice, dict[str, Any]]:
     """The parsed spec, the chosen channels and the API payload (raises SpecError).
     AlertChannels come from `channel_bodies`, or are listed from the API when needed."""
@@ -123,7 +138,7 @@ def desired_check(*, namespace: str, name: str, spec_body: Mapping[str, Any],
                 bodies[cname] = cbody
         choice = spec.choose_channels(check_spec, bodies.values())
     payload = spec.check_payload(check_spec, namespace=namespace, name=name,
-                                 channel_ids=choice.ids)
+                                 channel_ids=choice.ids, labels=labels)
     return check_spec, choice, payload
 
 
@@ -131,18 +146,20 @@ def ensure_check(ctx: Context, *, namespace: str, name: str, spec_body: Mapping[
                  generation: int | None, conditions: Sequence[Mapping[str, Any]] | None,
                  channel_overrides: Mapping[str, Mapping[str, Any] | None] | None = None,
                  channel_bodies: Sequence[Mapping[str, Any]] | None = None,
+                 labels: Mapping[str, str] | None = None,
                  now: dt.datetime | None = None) -> CheckResult:
     """Create or update the check of one HeartbeatCheck (its UUID derives from the cluster
     secret and the object's namespace/name, so repeating this never duplicates it).
 
     `channel_overrides` replaces AlertChannel bodies read from the API (None = deleted), for
     callers that know better than the API yet (a channel handler before its status lands).
+    `labels` are the object's, sent with the check for `label:<key>` silence matchers.
     """
     now = now or status.now_utc()
     try:
         check_spec, choice, payload = desired_check(
             namespace=namespace, name=name, spec_body=spec_body,
-            channel_overrides=channel_overrides, channel_bodies=channel_bodies)
+            channel_overrides=channel_overrides, channel_bodies=channel_bodies, labels=labels)
         check_id = ctx.check_id(namespace, name)
         check, created = ctx.client.upsert_check(check_id, payload)
         check = _apply_pause(ctx.client, check_id, check, check_spec.paused)
@@ -150,7 +167,7 @@ def ensure_check(ctx: Context, *, namespace: str, name: str, spec_body: Mapping[
             base = str(check["ping_url"]).rsplit("/", 1)[0]
             kube.ensure_ping_key_secret(namespace, ctx.config.ping_key, base)
     except (spec.SpecError, PingServerRejected, PingServerUnavailable, kube.SecretMissing) as exc:
-        raise _failure(exc, generation=generation, conditions=conditions, now=now) from None
+        raise failure(exc, generation=generation, conditions=conditions, now=now) from None
     url = slug_url(check.get("ping_url"), str(payload["slug"])) if ctx.config.ping_key else None
     patch = status.ready_patch(check_id=check_id, check=check, spec=check_spec, choice=choice,
                                slug_url=url, generation=generation, conditions=conditions,
@@ -220,12 +237,12 @@ def ensure_channel(ctx: Context, *, namespace: str, name: str, spec_body: Mappin
             channel = ctx.client.create_channel(payload)
             created = True
     except (spec.SpecError, PingServerRejected, PingServerUnavailable, kube.SecretMissing) as exc:
-        failure = _failure(exc, generation=generation, conditions=conditions, now=now)
-        patch = status.channel_failure_patch(reason=failure.reason, message=failure.message,
+        failed = failure(exc, generation=generation, conditions=conditions, now=now)
+        patch = status.channel_failure_patch(reason=failed.reason, message=failed.message,
                                              generation=generation, conditions=conditions,
                                              now=now)
-        raise Failure(failure.reason, failure.message, patch, failure.permanent,
-                      failure.delay) from None
+        raise Failure(failed.reason, failed.message, patch, failed.permanent,
+                      failed.delay) from None
     channel_id = str(channel.get("id") or "")
     patch = status.channel_ready_patch(channel_id=channel_id, kind=str(payload["kind"]),
                                        last_error=str(channel.get("last_error") or ""),
@@ -268,7 +285,7 @@ def refresh_dependent_checks(ctx: Context, *, namespace: str, channel_name: str,
                 ctx, namespace=namespace, name=meta["name"], spec_body=obj_spec,
                 generation=meta.get("generation"),
                 conditions=(obj.get("status") or {}).get("conditions"),
-                channel_overrides={channel_name: channel_body})
+                channel_overrides={channel_name: channel_body}, labels=meta.get("labels"))
         except Failure as failure:
             logger.warning("check %s/%s: %s", namespace, meta["name"], failure.message)
             continue

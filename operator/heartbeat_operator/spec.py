@@ -5,7 +5,9 @@ Durations are written the Kubernetes way ("90s", "5m", "1h30m"); the API takes s
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,9 @@ SLUG_MAX = 100
 NAME_MAX = 100
 KEYWORDS_MAX = 200
 TAGS_MAX = 500
+DEPENDENCIES_MAX = 20  # the API's limit
+LABELS_MAX = 64  # the API's limit; more labels are not sent (sorted by key, the first kept)
+OBJECT_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 class SpecError(ValueError):
@@ -74,6 +79,7 @@ class CheckSpec:
     failure_threshold: int = 1
     expect_first_ping: bool = False
     deletion_policy: str = constants.DELETE
+    depends_on: tuple[str, ...] = ()  # names of HeartbeatChecks in the same namespace
 
     @property
     def uses_channels(self) -> bool:
@@ -93,6 +99,17 @@ def _strings(value: Any, field_name: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SpecError(f"{field_name}: must be a list of strings")
     return tuple(v.strip() for v in value if v.strip())
+
+
+def object_names(value: Any, field_name: str, limit: int) -> tuple[str, ...]:
+    """Names of objects in the namespace, without duplicates (the order kept)."""
+    names = tuple(dict.fromkeys(_strings(value, field_name)))
+    for name in names:
+        if len(name) > 253 or not OBJECT_NAME_RE.match(name):
+            raise SpecError(f"{field_name}: {name!r} is not an object name")
+    if len(names) > limit:
+        raise SpecError(f"{field_name}: at most {limit} names")
+    return names
 
 
 def _keywords(value: Any, field_name: str) -> tuple[str, ...]:
@@ -179,6 +196,7 @@ def parse_check_spec(spec: Mapping[str, Any]) -> CheckSpec:
         failure_threshold=threshold,
         expect_first_ping=bool(spec.get("expectFirstPing", False)),
         deletion_policy=policy,
+        depends_on=object_names(spec.get("dependsOn"), "spec.dependsOn", DEPENDENCIES_MAX),
     )
 
 
@@ -197,9 +215,16 @@ def check_slug(namespace: str, name: str) -> str:
     return slug
 
 
-def check_payload(spec: CheckSpec, *, namespace: str, name: str,
-                  channel_ids: Sequence[str]) -> dict[str, Any]:
-    """The JSON body for POST /api/v3/checks/ (without uuid/unique) and for updates."""
+def api_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
+    """The object's labels as sent with its check (for `label:<key>` silence matchers)."""
+    return {k: str(v) for k, v in sorted((labels or {}).items())[:LABELS_MAX]}
+
+
+def check_payload(spec: CheckSpec, *, namespace: str, name: str, channel_ids: Sequence[str],
+                  labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The JSON body for POST /api/v3/checks/ (without uuid/unique) and for updates.
+    Dependencies go by slug: the API's errors then name the slug, not the UUID of another
+    check (the secret part of its ping URL)."""
     payload: dict[str, Any] = {
         "name": check_display_name(namespace, name),
         "slug": check_slug(namespace, name),
@@ -219,6 +244,9 @@ def check_payload(spec: CheckSpec, *, namespace: str, name: str,
         "repeat_every": spec.repeat_every,
         "fail_threshold": spec.failure_threshold,
         "expect_first_ping": spec.expect_first_ping,
+        "namespace": namespace,
+        "labels": api_labels(labels),
+        "depends_on": [check_slug(namespace, dep) for dep in spec.depends_on],
     }
     if spec.schedule:
         payload["schedule"] = spec.schedule
@@ -232,15 +260,23 @@ def _word_set(value: Any, sep: str) -> frozenset[str]:
     return frozenset(w.strip() for w in str(value or "").split(sep) if w.strip())
 
 
-def payload_drift(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> list[str]:
+def payload_drift(desired: Mapping[str, Any], actual: Mapping[str, Any], *,
+                  dependency_ids: Iterable[str] | None = None) -> list[str]:
     """Fields of `desired` that the ping server's check JSON reports differently. Fields the
-    server does not report are not compared (a read cannot prove them wrong)."""
+    server does not report are not compared (a read cannot prove them wrong); nor is
+    depends_on without `dependency_ids` (the UUIDs of its slugs, which the server reports)."""
     changed: list[str] = []
     for key, want in desired.items():
         if key not in actual:
             continue
         have = actual[key]
-        if key == "channels":
+        if key == "depends_on":
+            if dependency_ids is None:
+                continue
+            same = set(have or []) == set(dependency_ids)
+        elif isinstance(want, Mapping):
+            same = isinstance(have, Mapping) and dict(have) == dict(want)
+        elif key == "channels":
             same = _word_set(want, ",") == _word_set(have, ",")
         elif key == "tags":
             same = _word_set(want, " ") == _word_set(have, " ")
@@ -379,3 +415,190 @@ def channel_payload(spec: Mapping[str, Any], *, namespace: str, name: str,
 def channel_display_name(namespace: str, name: str) -> str:
     return f"k8s:{namespace}/{name}"[:NAME_MAX]
 
+
+
+# -- HeartbeatSilence --------------------------------------------------------------------
+
+MATCHER_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*(?::[^\s=!~]+)?)\s*(=~|!~|!=|=)\s*(.*?)\s*$",
+                        re.DOTALL)
+MATCHER_NAMES = ("name", "slug", "tag", "uuid", "project")
+LABEL_MATCHER = "label:"
+MATCHERS_MAX = 19  # the API takes 20; the operator adds the namespace matcher
+COMMENT_MAX = 1000
+CREATED_BY_MAX = 100
+# The API's field names in its 400 messages -> the HeartbeatSilence spec's.
+SILENCE_FIELDS = {"matchers": "spec.matchers", "starts_at": "spec.startsAt",
+                  "ends_at": "spec.endsAt", "duration": "spec.duration",
+                  "schedule": "spec.schedule", "tz": "spec.timeZone",
+                  "comment": "spec.comment", "created_by": "spec.createdBy"}
+API_FIELD_RE = re.compile(r"^json validation error: ([a-z_]+)(\[\d+\])?")
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """One matcher in Alertmanager's model (amtool syntax: `tag=db`, `name=~"etl-.*"`)."""
+
+    name: str
+    value: str
+    is_regex: bool = False
+    is_equal: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "isRegex": self.is_regex,
+                "isEqual": self.is_equal}
+
+    def text(self) -> str:
+        op = ("=~" if self.is_equal else "!~") if self.is_regex else ("=" if self.is_equal
+                                                                      else "!=")
+        return f"{self.name}{op}{json.dumps(self.value)}"
+
+
+def parse_matcher(text: str, field_name: str) -> Matcher:
+    found = MATCHER_RE.match(text) if isinstance(text, str) else None
+    if not found:
+        raise SpecError(f"{field_name}: {text!r} is not a matcher such as tag=db, "
+                        'name=~"etl-.*" or label:app!=web')
+    name, op, value = found.groups()
+    if name == "namespace":
+        raise SpecError(f"{field_name}: no namespace matchers: a HeartbeatSilence mutes the "
+                        "checks of its own namespace only")
+    if name not in MATCHER_NAMES and not (name.startswith(LABEL_MATCHER)
+                                          and len(name) > len(LABEL_MATCHER)):
+        raise SpecError(f"{field_name}: unknown matcher name {name!r} (known: "
+                        + ", ".join(MATCHER_NAMES) + ", label:<key>)")
+    if value.startswith('"'):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            decoded = None
+        if not isinstance(decoded, str):
+            raise SpecError(f"{field_name}: {text!r} has an unterminated or invalid quoted "
+                            "value")
+        value = decoded
+    return Matcher(name, value, is_regex="~" in op, is_equal=op in ("=", "=~"))
+
+
+def scoped_matcher(matcher: Matcher, namespace: str) -> Matcher:
+    """`name` means the HeartbeatCheck's name here; the ping server's check is called
+    `<namespace>/<name>`."""
+    if matcher.name != "name":
+        return matcher
+    prefix = f"{namespace}/"
+    value = (f"{re.escape(prefix)}(?:{matcher.value})" if matcher.is_regex
+             else prefix + matcher.value)
+    return Matcher("name", value, matcher.is_regex, matcher.is_equal)
+
+
+def _timestamp(value: Any, field_name: str) -> str:
+    """An RFC 3339 date-time as the API takes it ("" when absent)."""
+    if value in (None, ""):
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise SpecError(f"{field_name}: {value!r} is not a date-time such as "
+                        "2026-12-06T02:00:00Z") from None
+    if moment.tzinfo is None:
+        raise SpecError(f"{field_name}: needs a UTC offset or Z")
+    return moment.isoformat()
+
+
+@dataclass(frozen=True)
+class SilenceSpec:
+    """A validated HeartbeatSilence spec."""
+
+    matchers: tuple[Matcher, ...] = ()
+    starts_at: str = ""  # "" = when the object was created
+    ends_at: str = ""
+    duration: int = 0  # seconds; 0 = not given
+    schedule: str = ""
+    time_zone: str = ""  # "" = not given (UTC)
+    comment: str = ""
+    created_by: str = ""
+
+    def schedule_summary(self) -> str:
+        """What the Schedule printer column shows: "" for a one-off silence."""
+        if not self.schedule:
+            return ""
+        tz = f" ({self.time_zone})" if self.time_zone and self.time_zone != "UTC" else ""
+        return f"{self.schedule}{tz} for {format_duration(self.duration)}"
+
+
+def parse_silence_spec(spec: Mapping[str, Any]) -> SilenceSpec:
+    """Validate a HeartbeatSilence spec (the same rules as the CRD schema; the ping server
+    checks regexes, cron expressions, zones and the longest allowed silence)."""
+    raw = spec.get("matchers")
+    if raw is not None and (not isinstance(raw, list)
+                            or not all(isinstance(m, str) for m in raw)):
+        raise SpecError("spec.matchers: must be a list of strings")
+    matchers = tuple(parse_matcher(m, f"spec.matchers[{i}]") for i, m in enumerate(raw or []))
+    if len(matchers) > MATCHERS_MAX:
+        raise SpecError(f"spec.matchers: at most {MATCHERS_MAX}")
+    schedule = str(spec.get("schedule") or "").strip()
+    duration = 0
+    if spec.get("duration"):
+        duration = parse_duration(spec["duration"], field_name="spec.duration")
+        if duration <= 0:
+            raise SpecError("spec.duration: must be longer than 0s")
+    starts_at = _timestamp(spec.get("startsAt"), "spec.startsAt")
+    ends_at = _timestamp(spec.get("endsAt"), "spec.endsAt")
+    if schedule and not duration:
+        raise SpecError("spec.duration: required with spec.schedule (the window's length)")
+    if not schedule and not (ends_at or duration):
+        raise SpecError("spec.endsAt: set endsAt, duration or schedule")
+    if not schedule and ends_at and duration:
+        raise SpecError("spec.duration: cannot be set with spec.endsAt (without a schedule)")
+    if spec.get("timeZone") and not schedule:
+        raise SpecError("spec.timeZone applies to spec.schedule only")
+    if starts_at and ends_at and dt.datetime.fromisoformat(ends_at) <= dt.datetime.fromisoformat(
+            starts_at):
+        raise SpecError("spec.endsAt: must be after spec.startsAt")
+    comment = str(spec.get("comment") or "")
+    if len(comment) > COMMENT_MAX:
+        raise SpecError(f"spec.comment: at most {COMMENT_MAX} characters")
+    created_by = str(spec.get("createdBy") or "")
+    if len(created_by) > CREATED_BY_MAX:
+        raise SpecError(f"spec.createdBy: at most {CREATED_BY_MAX} characters")
+    return SilenceSpec(matchers=matchers, starts_at=starts_at, ends_at=ends_at,
+                       duration=duration, schedule=schedule,
+                       time_zone=str(spec.get("timeZone") or ""), comment=comment,
+                       created_by=created_by)
+
+
+def silence_matchers(spec: SilenceSpec, namespace: str) -> list[Matcher]:
+    """The matchers sent: the user's (in order, so the API's `matchers[i]` is spec's), then
+    `namespace=<its namespace>`, which no other matcher can widen (all must match)."""
+    return [*(scoped_matcher(m, namespace) for m in spec.matchers),
+            Matcher("namespace", namespace)]
+
+
+def silence_payload(spec: SilenceSpec, *, namespace: str, name: str,
+                    created_at: str) -> dict[str, Any]:
+    """The JSON body for POST /api/v3/silences/ (without id). Without startsAt the silence
+    starts when the object was created, not at each upsert (an operator restart must not
+    move a two-hour silence)."""
+    payload: dict[str, Any] = {
+        "matchers": [m.as_json() for m in silence_matchers(spec, namespace)],
+        "comment": spec.comment,
+        "created_by": (spec.created_by
+                       or f"HeartbeatSilence {namespace}/{name}")[:CREATED_BY_MAX],
+    }
+    starts_at = spec.starts_at or _timestamp(created_at, "metadata.creationTimestamp")
+    if starts_at:
+        payload["starts_at"] = starts_at
+    if spec.ends_at:
+        payload["ends_at"] = spec.ends_at
+    if spec.duration:
+        payload["duration"] = spec.duration
+    if spec.schedule:
+        payload["schedule"] = spec.schedule
+        payload["tz"] = spec.time_zone or "UTC"
+    return payload
+
+
+def api_error_field(message: str, fields: Mapping[str, str]) -> str | None:
+    """The spec field an API 400 message ("json validation error: ends_at ...") is about."""
+    found = API_FIELD_RE.match(message)
+    if not found or found.group(1) not in fields:
+        return None
+    return fields[found.group(1)] + (found.group(2) or "")

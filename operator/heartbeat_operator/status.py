@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from heartbeat_operator import constants
-from heartbeat_operator.spec import ChannelChoice, CheckSpec, format_duration
+from heartbeat_operator.spec import ChannelChoice, CheckSpec, SilenceSpec, format_duration
 
 Condition = dict[str, Any]
 
@@ -140,6 +140,9 @@ def runtime_fields(check: Mapping[str, Any]) -> dict[str, Any]:
         "lastPing": normalize_time(check.get("last_ping")),
         "nextDeadline": next_deadline(state, check.get("next_ping"), check.get("grace")),
     }
+    # Why the check's alerts are held now ("" from the API: absent, so that unmuted checks
+    # are never written for it).
+    fields["muted"] = str(check.get("muted") or "") or None
     if "last_start" in check:
         fields["lastStart"] = normalize_time(check.get("last_start"))
     duration = check.get("last_duration")
@@ -249,3 +252,53 @@ def channel_failure_patch(*, reason: str, message: str, generation: int | None,
     ready = condition(constants.READY, False, reason, message, generation=generation, now=now)
     return {"ready": False, "lastError": message,
             "conditions": merge_condition(conditions, ready), "observedGeneration": generation}
+
+
+# -- HeartbeatSilence ---------------------------------------------------------------------
+
+
+def silence_runtime_fields(silence: Mapping[str, Any]) -> dict[str, Any]:
+    """What changes with time, from the API's silence JSON: the state, the matched checks
+    and the window shown (the one in force, else the next, else the silence's own)."""
+    state = str(silence.get("state") or "")
+    windows = silence.get("next_windows") or []
+    if state == "active" and silence.get("current_start"):
+        start, end = silence.get("current_start"), silence.get("current_end")
+    elif state == "pending" and windows:
+        start, end = windows[0].get("start"), windows[0].get("end")
+    else:
+        start, end = silence.get("starts_at"), silence.get("ends_at")
+    matched = silence.get("matched_checks")
+    return {"state": state if state in ("active", "pending", "expired") else "unknown",
+            "matchedChecks": matched if isinstance(matched, int) else None,
+            "startsAt": normalize_time(start), "endsAt": normalize_time(end)}
+
+
+def silence_next_change(current: Mapping[str, Any]) -> dt.datetime | None:
+    """When a silence's state changes next, from its status: a pending one starts, an active
+    one ends; an expired one never changes."""
+    state = current.get("state")
+    if state == "pending":
+        return parse_time(current.get("startsAt"))
+    if state == "active":
+        return parse_time(current.get("endsAt"))
+    return None
+
+
+def silence_ready_patch(*, silence_id: str, silence: Mapping[str, Any], spec: SilenceSpec,
+                        matchers: Sequence[str], generation: int | None,
+                        conditions: Sequence[Mapping[str, Any]] | None, now: dt.datetime
+                        ) -> dict[str, Any]:
+    ready = condition(constants.READY, True, constants.REASON_REGISTERED,
+                      "the silence is registered with the ping server",
+                      generation=generation, now=now)
+    patch: dict[str, Any] = {
+        "silenceID": silence_id,
+        "matchers": list(matchers),
+        "schedule": spec.schedule_summary() or None,
+        "message": "registered",
+        "conditions": merge_condition(conditions, ready),
+        "observedGeneration": generation,
+    }
+    patch.update(silence_runtime_fields(silence))
+    return patch

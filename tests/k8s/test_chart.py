@@ -58,6 +58,9 @@ OPERATOR_NEEDS: list[tuple[str, str, bool]] = [
       for verb in ("get", "list", "watch", "patch", "create", "delete")],
     *[(verb, f"{plural}.{GROUP}/status", True)
       for plural in ("heartbeatchecks", "alertchannels") for verb in ("get", "patch")],
+    # HeartbeatSilence: handlers, timers, finalizer, status
+    *[(verb, f"heartbeatsilences.{GROUP}", True) for verb in ("get", "list", "watch", "patch")],
+    *[(verb, f"heartbeatsilences.{GROUP}/status", True) for verb in ("get", "patch")],
     # Annotated CronJobs (read only) and their Jobs (the ledger annotation), failed pods'
     # log tails
     ("get", "cronjobs.batch", True), ("list", "cronjobs.batch", True),

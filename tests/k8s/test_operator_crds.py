@@ -148,7 +148,7 @@ def test_printer_columns(crds: ControlPlane, kube_api: client.ApiClient,
     kube.create(CHECKS, "cols", {"period": "5m"})
     kube.create(CHANNELS, "hook", {"kind": "webhook", "webhook": {"down": {"url": SECRET_REF}}})
     narrow = crds.kubectl("get", "hbc", "-n", namespace).splitlines()[0].split()
-    assert narrow == ["NAME", "STATE", "SCHEDULE", "LAST", "PING", "AGE"]
+    assert narrow == ["NAME", "STATE", "SCHEDULE", "LAST", "PING", "MUTED", "AGE"]
     wide = crds.kubectl("get", "heartbeatchecks", "-n", namespace, "-o", "wide").splitlines()[0]
     for column in ("NEXT DEADLINE", "LAST DURATION", "READY", "PING URL"):
         assert column in wide

@@ -38,12 +38,14 @@ ROOT = Path(__file__).resolve().parents[2]
 CRDS_DIR = ROOT / "crds"
 ARTIFACTS = ROOT / "artifacts"
 CRD_NAMES = ("heartbeatchecks.heartbeat.dev", "alertchannels.heartbeat.dev",
-             "kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev")
+             "heartbeatsilences.heartbeat.dev", "kopfpeerings.kopf.dev",
+             "clusterkopfpeerings.kopf.dev")
 API_KEY = "operator-test-rw-key-0123456789"
 PING_KEY = "operatortestpingkey123"
 CLUSTER_SECRET = "operator-test-cluster-secret"
 G, V = constants.GROUP, constants.VERSION
 TIMEOUT = 60.0
+OWN_PLURALS = (constants.CHECK_PLURAL, constants.CHANNEL_PLURAL, constants.SILENCE_PLURAL)
 
 
 # -- CRDs -------------------------------------------------------------------------------------
@@ -234,7 +236,8 @@ class Kube:
     def create(self, plural: str, name: str, spec: Mapping[str, Any],
                labels: Mapping[str, str] | None = None) -> dict[str, Any]:
         kind = {constants.CHECK_PLURAL: constants.CHECK_KIND,
-                constants.CHANNEL_PLURAL: constants.CHANNEL_KIND}[plural]
+                constants.CHANNEL_PLURAL: constants.CHANNEL_KIND,
+                constants.SILENCE_PLURAL: constants.SILENCE_KIND}[plural]
         body = {"apiVersion": f"{G}/{V}", "kind": kind,
                 "metadata": {"name": name, "labels": dict(labels or {})}, "spec": dict(spec)}
         created: dict[str, Any] = self.custom.create_namespaced_custom_object(  # type: ignore[assignment]
@@ -310,7 +313,7 @@ class Kube:
         """Delete our objects while the operator still runs, so that it cleans up. CronJobs
         first: the operator would re-create the checks of monitored ones."""
         client.BatchV1Api(self.api).delete_collection_namespaced_cron_job(self.ns)
-        for plural in (constants.CHECK_PLURAL, constants.CHANNEL_PLURAL):
+        for plural in OWN_PLURALS:
             for item in self.items(plural):
                 try:
                     self.delete(plural, item["metadata"]["name"])
@@ -318,13 +321,12 @@ class Kube:
                     if exc.status != 404:
                         raise
         with contextlib.suppress(TimeoutError):  # strip_finalizers() handles what is left
-            wait_for(lambda: not any(self.items(p) for p in (constants.CHECK_PLURAL,
-                                                                constants.CHANNEL_PLURAL)),
+            wait_for(lambda: not any(self.items(p) for p in OWN_PLURALS),
                      timeout, 0.3, "custom objects deleted")
 
     def strip_finalizers(self) -> None:
         patch = {"metadata": {"finalizers": None}}
-        for plural in (constants.CHECK_PLURAL, constants.CHANNEL_PLURAL):
+        for plural in OWN_PLURALS:
             for item in self.items(plural):
                 self.custom.patch_namespaced_custom_object(
                     G, V, self.ns, plural, item["metadata"]["name"], patch,

@@ -4,6 +4,7 @@ repair), with the ping server client and the Kubernetes calls replaced by in-mem
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -338,3 +339,48 @@ def test_object_ref_is_a_plain_copy() -> None:
     assert ref.reference() == {"apiVersion": "heartbeat.dev/v1alpha1", "kind": "HeartbeatCheck",
                                "metadata": {"name": "a", "namespace": "ns", "uid": "u"}}
     assert background.Health().as_dict()["repaired"] == 0
+
+
+def test_refresh_writes_muted_when_it_changes_only(fake_kube: FakeKube) -> None:
+    """A silence starting or a dependency going down changes no state: the refresh is where
+    status.muted follows, one write per change."""
+    client = FakeClient()
+    check = {"uuid": UUID, "status": "up", "grace": 60, "last_ping": "2026-03-01T12:00:00+00:00",
+             "next_ping": "2026-03-01T12:05:00+00:00", "muted": ""}
+    client.checks[UUID] = check
+    fake_kube.add("job", {"period": "5m"}, {"checkID": UUID, "state": "up"})
+    clock = Clock()
+    loop = make_loop(client, [], cursor="0", clock=clock)
+
+    def refresh() -> dict[str, Any]:
+        loop.tick({UUID: ObjectRef.from_body(fake_kube.objects[("ns", "job")])}, [])
+        clock.now += 61
+        return dict(fake_kube.objects[("ns", "job")]["status"])
+
+    assert "muted" not in refresh()
+    written = fake_kube.rv
+    assert "muted" not in refresh() and fake_kube.rv == written  # unmuted: never written
+    check["muted"] = 'silenced by "pg upgrade" (s-1)'
+    assert refresh()["muted"] == 'silenced by "pg upgrade" (s-1)'
+    assert fake_kube.rv == written + 1
+    refresh()
+    assert fake_kube.rv == written + 1
+    check["muted"] = ""
+    assert "muted" not in refresh() and fake_kube.rv == written + 2
+
+
+def test_drift_repair_compares_dependencies_by_uuid(fake_kube: FakeKube) -> None:
+    client = FakeClient()
+    db = check_uuid(SECRET, "ns", "db")
+    client.checks[UUID] = {"uuid": UUID, "status": "up", "timeout": 300, "grace": 3600,
+                           "channels": "", "tags": "", "depends_on": [db], "namespace": "ns",
+                           "labels": {"app": "etl"}}
+    ref = fake_kube.add("job", {"period": "5m", "dependsOn": ["db"]},
+                        {"checkID": UUID, "observedGeneration": 1})
+    ref = dataclasses.replace(ref, labels={"app": "etl"})
+    loop = make_loop(client, [], cursor="0")
+    loop.repair({UUID: ref}, [])
+    assert client.upserts == []  # the server's UUID is the slug's check: in line
+    client.checks[UUID]["depends_on"] = []  # the ping server dropped it (db was deleted)
+    loop.repair({UUID: ref}, [])
+    assert [p["depends_on"] for _, p in client.upserts] == [["ns_db"]]

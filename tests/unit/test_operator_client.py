@@ -217,3 +217,34 @@ def test_no_netrc_lookup(tmp_path: Any, monkeypatch: Any) -> None:
     assert upsert.headers["X-Api-Key"] == "secret-api-key"
     assert "Authorization" not in upsert.headers
     assert "Authorization" not in ping.headers and "X-Api-Key" not in ping.headers
+
+
+def test_an_unknown_dependency_may_just_not_be_registered_yet() -> None:
+    client, _ = client_with(respond(400, {"error": "json validation error: depends_on names "
+                                                   "an unknown check: 'ns_db'"}))
+    with pytest.raises(PingServerRejected) as info:
+        client.upsert_check("u-1", {"depends_on": ["ns_db"]})
+    assert info.value.unknown_dependency and not info.value.unknown_channel
+    cycle = PingServerRejected(400, "json validation error: depends_on would create a cycle: "
+                                    "ns_a -> ns_b -> ns_a")
+    assert cycle.invalid_spec and not cycle.unknown_dependency
+
+
+def test_silence_upsert_sends_the_id_and_expire_deletes() -> None:
+    client, transport = client_with(respond(201, {"id": "s-1", "state": "active"}))
+    silence, created = client.upsert_silence("s-1", {"matchers": ["tag=db"], "duration": 60})
+    assert created and silence["state"] == "active"
+    sent = transport.requests[0]
+    assert (sent.method, sent.url) == ("POST", "http://hb.test/api/v3/silences/")
+    assert json.loads(sent.body or b"{}") == {"matchers": ["tag=db"], "duration": 60,
+                                              "id": "s-1"}
+    replaced, _ = client_with(respond(200, {"id": "s-1"}))
+    assert replaced.upsert_silence("s-1", {})[1] is False
+
+    expire, transport = client_with(respond(200, {"id": "s-1", "state": "expired"}))
+    assert expire.expire_silence("s-1") is True
+    assert (transport.requests[0].method, transport.requests[0].url) == (
+        "DELETE", "http://hb.test/api/v3/silences/s-1")
+    gone, _ = client_with(respond(404, {"error": "not found"}))
+    assert gone.expire_silence("s-1") is False
+    assert gone.get_silence("s-1") is None

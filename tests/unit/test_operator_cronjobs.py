@@ -402,3 +402,19 @@ def test_default_time_zone_setting() -> None:
     for bad in ("Mars/Olympus", "not a zone", "../etc"):
         with pytest.raises(ConfigError, match="HB_CRONJOB_DEFAULT_TZ"):
             load({**base, "HB_CRONJOB_DEFAULT_TZ": bad})
+
+
+def test_depends_on_annotation_becomes_spec_depends_on() -> None:
+    settings = parse({f"{P}monitor": "true", f"{P}depends-on": "db-backup, bucket,db-backup"})
+    assert settings.depends_on == ("db-backup", "bucket") and not settings.problems
+    spec = cronjobs.desired_spec(cronjob(), settings, default_tz="UTC")
+    assert spec["dependsOn"] == ["db-backup", "bucket"]
+    assert "dependsOn" not in cronjobs.desired_spec(cronjob(), Settings(monitored=True),
+                                                    default_tz="UTC")
+
+
+def test_bad_depends_on_names_are_problems() -> None:
+    settings = parse({f"{P}monitor": "true", f"{P}depends-on": "ok,Not_Ok"})
+    assert settings.depends_on == ("ok",)
+    assert settings.problems == (f"{P}depends-on: 'Not_Ok' is not a HeartbeatCheck name; "
+                                 "left out",)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from heartbeat_operator.identity import check_uuid
+from heartbeat_operator.identity import check_uuid, silence_uuid
 
 SECRET = "cluster-secret-0123456789"
 
@@ -36,3 +36,11 @@ def test_shaped_as_a_version_4_uuid() -> None:
 def test_known_value_is_stable_across_releases() -> None:
     """Changing the derivation would move every ping URL: this pins it."""
     assert check_uuid("s" * 16, "default", "nightly") == "6a3f9874-5336-4364-bdae-e3f7d05b447c"
+
+
+def test_silence_ids_are_stable_and_never_a_check_uuid() -> None:
+    first = silence_uuid(SECRET, "team-a", "pg")
+    assert first == silence_uuid(SECRET, "team-a", "pg")
+    assert first != check_uuid(SECRET, "team-a", "pg")
+    assert first != silence_uuid(SECRET, "team-b", "pg")
+    assert uuid.UUID(first).version == 4

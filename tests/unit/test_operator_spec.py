@@ -109,7 +109,7 @@ def test_payload_for_a_period_check() -> None:
         "filter_http_body": True, "filter_default_fail": True, "start_kw": "begin",
         "success_kw": "ok,done", "failure_kw": "ERROR", "max_runtime": 3600,
         "alert_on_late": True, "repeat_every": 1800, "fail_threshold": 3, "timeout": 600,
-        "expect_first_ping": False,
+        "expect_first_ping": False, "namespace": "team-a", "labels": {}, "depends_on": [],
     }
 
 
@@ -127,7 +127,8 @@ def test_payload_holds_only_fields_the_api_accepts() -> None:
     accepted = {"name", "slug", "tags", "desc", "timeout", "grace", "tz", "schedule",
                 "manual_resume", "methods", "channels", "start_kw", "success_kw", "failure_kw",
                 "filter_http_body", "filter_default_fail", "max_runtime", "alert_on_late",
-                "repeat_every", "fail_threshold", "expect_first_ping"}
+                "repeat_every", "fail_threshold", "expect_first_ping", "namespace", "labels",
+                "depends_on"}
     for body in ({"period": "5m"}, {"schedule": "@hourly"}):
         payload = spec.check_payload(spec.parse_check_spec(body), namespace="n", name="x",
                                      channel_ids=["a"])
@@ -287,3 +288,141 @@ def test_missing_secret_propagates_without_the_value() -> None:
         spec.channel_payload(body, namespace="ns", name="c", resolve=resolve)
     assert "s3cret" not in str(info.value)
 
+
+
+# -- dependencies, namespace and labels ------------------------------------------------------
+
+
+def test_depends_on_goes_by_slug_with_namespace_and_labels() -> None:
+    parsed = spec.parse_check_spec({"period": "5m", "dependsOn": ["db", "bucket.v2", "db"]})
+    assert parsed.depends_on == ("db", "bucket.v2")
+    payload = spec.check_payload(parsed, namespace="team-a", name="etl", channel_ids=[],
+                                 labels={"team": "data", "app": "etl"})
+    assert payload["depends_on"] == ["team-a_db", "team-a_bucket_v2"]
+    assert payload["namespace"] == "team-a"
+    assert payload["labels"] == {"app": "etl", "team": "data"}
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (["Not_A_Name"], "spec.dependsOn: 'Not_A_Name' is not an object name"),
+    ("db", "spec.dependsOn: must be a list of strings"),
+    ([f"c{i}" for i in range(21)], "spec.dependsOn: at most 20 names"),
+])
+def test_depends_on_refuses_bad_names(value: Any, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        spec.parse_check_spec({"period": "5m", "dependsOn": value})
+
+
+def test_labels_beyond_the_api_limit_are_left_out() -> None:
+    labels = {f"k{i:03d}": "v" for i in range(100)}
+    sent = spec.api_labels(labels)
+    assert len(sent) == spec.LABELS_MAX and "k000" in sent and "k099" not in sent
+
+
+def test_drift_compares_labels_as_maps_and_dependencies_by_uuid() -> None:
+    desired = {"labels": {"a": "1", "b": "2"}, "depends_on": ["ns_db"], "namespace": "ns"}
+    actual = {"labels": {"b": "2", "a": "1"}, "depends_on": ["u-db"], "namespace": "ns"}
+    assert spec.payload_drift(desired, actual) == []  # without ids: not comparable
+    assert spec.payload_drift(desired, actual, dependency_ids=["u-db"]) == []
+    assert spec.payload_drift(desired, actual, dependency_ids=["u-other"]) == ["depends_on"]
+    assert spec.payload_drift(desired, {**actual, "labels": {"a": "1"}}) == ["labels"]
+    assert spec.payload_drift(desired, {**actual, "namespace": ""}) == ["namespace"]
+
+
+# -- HeartbeatSilence ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("tag=db", ("tag", "db", False, True)),
+    ("tag != db", ("tag", "db", False, False)),
+    ('name=~"etl-.*"', ("name", "etl-.*", True, True)),
+    ("slug!~tmp-.*", ("slug", "tmp-.*", True, False)),
+    ("label:app.kubernetes.io/name=web", ("label:app.kubernetes.io/name", "web", False, True)),
+    ('tag="a \\"b\\""', ("tag", 'a "b"', False, True)),
+])
+def test_matchers_in_amtool_syntax(text: str, expected: tuple[str, str, bool, bool]) -> None:
+    found = spec.parse_matcher(text, "spec.matchers[0]")
+    assert (found.name, found.value, found.is_regex, found.is_equal) == expected
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("namespace=other", r"spec.matchers\[0\]: no namespace matchers"),
+    ("team=db", r"spec.matchers\[0\]: unknown matcher name 'team'"),
+    ("tag", r"spec.matchers\[0\]: 'tag' is not a matcher"),
+    ('tag="open', r"spec.matchers\[0\]: .* unterminated or invalid quoted value"),
+    ("label:=x", r"spec.matchers\[0\]: .*is not a matcher"),
+])
+def test_bad_matchers_name_their_index(text: str, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        spec.parse_matcher(text, "spec.matchers[0]")
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"matchers": ["tag=db"]}, "spec.endsAt: set endsAt, duration or schedule"),
+    ({"schedule": "0 2 * * 0"}, "spec.duration: required with spec.schedule"),
+    ({"endsAt": "2026-12-06T04:00:00Z", "duration": "2h"}, "spec.duration: cannot be set"),
+    ({"duration": "2h", "timeZone": "Europe/Berlin"}, "spec.timeZone applies to spec.schedule"),
+    ({"startsAt": "2026-12-06T04:00:00Z", "endsAt": "2026-12-06T02:00:00Z"},
+     "spec.endsAt: must be after spec.startsAt"),
+    ({"endsAt": "tomorrow"}, "spec.endsAt: 'tomorrow' is not a date-time"),
+    ({"endsAt": "2026-12-06T04:00:00"}, "spec.endsAt: needs a UTC offset"),
+    ({"duration": "2d"}, "spec.duration: '2d' is not a duration"),
+    ({"duration": "0s"}, "spec.duration: must be longer than 0s"),
+    ({"duration": "1h", "matchers": "tag=db"}, "spec.matchers: must be a list of strings"),
+    ({"duration": "1h", "matchers": ["tag=a"] * 20}, "spec.matchers: at most 19"),
+    ({"duration": "1h", "comment": "x" * 1001}, "spec.comment: at most 1000"),
+])
+def test_silence_spec_refusals_name_the_field(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        spec.parse_silence_spec(body)
+
+
+def test_one_off_silence_payload_starts_at_creation_and_keeps_to_its_namespace() -> None:
+    parsed = spec.parse_silence_spec({"matchers": ["tag=db", 'name=~"etl-.*"', "name!=x"],
+                                      "duration": "2h", "comment": "pg upgrade"})
+    payload = spec.silence_payload(parsed, namespace="payments", name="pg",
+                                   created_at="2026-12-06T12:00:00Z")
+    assert payload == {
+        "matchers": [
+            {"name": "tag", "value": "db", "isRegex": False, "isEqual": True},
+            {"name": "name", "value": "payments/(?:etl-.*)", "isRegex": True, "isEqual": True},
+            {"name": "name", "value": "payments/x", "isRegex": False, "isEqual": False},
+            {"name": "namespace", "value": "payments", "isRegex": False, "isEqual": True}],
+        "starts_at": "2026-12-06T12:00:00+00:00", "duration": 7200,
+        "comment": "pg upgrade", "created_by": "HeartbeatSilence payments/pg"}
+    assert parsed.schedule_summary() == ""
+
+
+def test_window_payload_without_matchers_mutes_the_whole_namespace() -> None:
+    parsed = spec.parse_silence_spec({"schedule": "0 2 * * 0", "duration": "2h",
+                                      "timeZone": "Europe/Berlin", "createdBy": "alice",
+                                      "startsAt": "2026-12-01T00:00:00+01:00",
+                                      "endsAt": "2027-06-01T00:00:00Z"})
+    payload = spec.silence_payload(parsed, namespace="ops", name="weekly",
+                                   created_at="2026-11-01T00:00:00Z")
+    assert payload["matchers"] == [{"name": "namespace", "value": "ops", "isRegex": False,
+                                    "isEqual": True}]
+    assert (payload["schedule"], payload["tz"], payload["duration"]) == ("0 2 * * 0",
+                                                                         "Europe/Berlin", 7200)
+    assert payload["starts_at"] == "2026-12-01T00:00:00+01:00"
+    assert payload["ends_at"] == "2027-06-01T00:00:00+00:00"
+    assert payload["created_by"] == "alice"
+    assert parsed.schedule_summary() == "0 2 * * 0 (Europe/Berlin) for 2h"
+
+
+def test_a_namespace_with_regex_characters_is_escaped_in_name_regexes() -> None:
+    scoped = spec.scoped_matcher(spec.Matcher("name", "a|b", is_regex=True), "a.b")
+    assert scoped.value == r"a\.b/(?:a|b)"
+    assert spec.scoped_matcher(spec.Matcher("tag", "x"), "ns") == spec.Matcher("tag", "x")
+
+
+@pytest.mark.parametrize(("message", "field"), [
+    ("json validation error: ends_at must be after starts_at", "spec.endsAt"),
+    ("json validation error: matchers[2] invalid regex '(': missing )", "spec.matchers[2]"),
+    ("json validation error: tz is not a valid timezone", "spec.timeZone"),
+    ("json validation error: duration is too large (at most 60 s)", "spec.duration"),
+    ("json validation error: id has unexpected value", None),
+    ("something else", None),
+])
+def test_api_errors_are_mapped_to_spec_fields(message: str, field: str | None) -> None:
+    assert spec.api_error_field(message, spec.SILENCE_FIELDS) == field

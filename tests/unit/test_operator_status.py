@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from heartbeat_operator import status
+from heartbeat_operator import spec, status
 from heartbeat_operator.spec import ChannelChoice, parse_check_spec
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -146,7 +146,7 @@ def test_next_deadline_follows_the_state(state: str, deadline: str | None) -> No
 def test_runtime_fields_without_optional_values() -> None:
     fields = status.runtime_fields({"status": "new", "last_ping": None, "next_ping": None})
     assert fields == {"state": "new", "lastPing": None, "nextDeadline": None,
-                      "lastDuration": None}
+                      "lastDuration": None, "muted": None}
 
 
 def test_channel_patches() -> None:
@@ -157,3 +157,64 @@ def test_channel_patches() -> None:
                                        generation=2, conditions=ok["conditions"], now=T1)
     assert bad["ready"] is False
     assert bad["conditions"][0]["status"] == "False"
+
+
+# -- muted checks and HeartbeatSilence ------------------------------------------------------
+
+
+def test_muted_is_absent_unless_the_api_says_why() -> None:
+    """Absent rather than "": the refresh writes only what moved, and every unmuted check's
+    status already lacks the field."""
+    assert status.runtime_fields({**CHECK, "muted": ""})["muted"] is None
+    reason = 'silenced by "pg upgrade" (4f0c)'
+    fields = status.runtime_fields({**CHECK, "muted": reason})
+    assert fields["muted"] == reason
+    current = {**status.runtime_fields(CHECK)}
+    assert status.runtime_changed(current, fields) == {"muted": reason}
+    assert status.runtime_changed(fields, status.runtime_fields(CHECK)) == {"muted": None}
+
+
+SILENCE: dict[str, Any] = {
+    "id": "s-1", "state": "active", "matched_checks": 3,
+    "starts_at": "2026-03-01T11:00:00+00:00", "ends_at": "2026-03-01T13:00:00+00:00",
+    "current_start": "2026-03-01T11:00:00+00:00", "current_end": "2026-03-01T13:00:00+00:00",
+    "next_start": None, "next_windows": [], "schedule": "", "duration": 7200,
+}
+
+
+def test_silence_fields_show_the_window_in_force_or_next() -> None:
+    assert status.silence_runtime_fields(SILENCE) == {
+        "state": "active", "matchedChecks": 3, "startsAt": "2026-03-01T11:00:00Z",
+        "endsAt": "2026-03-01T13:00:00Z"}
+    window = {**SILENCE, "state": "pending", "current_start": None, "current_end": None,
+              "starts_at": "2026-02-01T00:00:00+00:00", "ends_at": None,
+              "next_windows": [{"start": "2026-03-08T01:00:00+00:00",
+                                "end": "2026-03-08T03:00:00+00:00"}]}
+    assert status.silence_runtime_fields(window)["startsAt"] == "2026-03-08T01:00:00Z"
+    assert status.silence_runtime_fields(window)["endsAt"] == "2026-03-08T03:00:00Z"
+    expired = {**SILENCE, "state": "expired", "matched_checks": 0, "current_start": None}
+    assert status.silence_runtime_fields(expired) == {
+        "state": "expired", "matchedChecks": 0, "startsAt": "2026-03-01T11:00:00Z",
+        "endsAt": "2026-03-01T13:00:00Z"}
+    assert status.silence_runtime_fields({"state": "odd"})["state"] == "unknown"
+
+
+def test_silence_next_change() -> None:
+    fields = status.silence_runtime_fields(SILENCE)
+    assert status.silence_next_change(fields) == T0 + dt.timedelta(hours=1)
+    pending = {**fields, "state": "pending"}
+    assert status.silence_next_change(pending) == T0 - dt.timedelta(hours=1)
+    assert status.silence_next_change({**fields, "state": "expired"}) is None
+
+
+def test_silence_ready_patch() -> None:
+    parsed = spec.parse_silence_spec({"schedule": "0 2 * * 0", "duration": "2h"})
+    patch = status.silence_ready_patch(silence_id="s-1", silence=SILENCE, spec=parsed,
+                                       matchers=['namespace="ns"'], generation=4,
+                                       conditions=None, now=T0)
+    assert (patch["silenceID"], patch["state"], patch["matchedChecks"]) == ("s-1", "active", 3)
+    assert patch["schedule"] == "0 2 * * 0 for 2h"
+    assert patch["matchers"] == ['namespace="ns"']
+    assert patch["conditions"][0]["type"] == "Ready"
+    assert patch["conditions"][0]["status"] == "True"
+    assert patch["observedGeneration"] == 4

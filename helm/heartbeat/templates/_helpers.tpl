@@ -201,8 +201,12 @@ topologySpreadConstraints:
 - apiGroups: [heartbeat.dev]
   resources: [heartbeatchecks, alertchannels]
   verbs: [get, list, watch, patch, create, delete]
+# HeartbeatSilence: Kopf handlers and timers (watch; patch for its finalizer); status.
 - apiGroups: [heartbeat.dev]
-  resources: [heartbeatchecks/status, alertchannels/status]
+  resources: [heartbeatsilences]
+  verbs: [get, list, watch, patch]
+- apiGroups: [heartbeat.dev]
+  resources: [heartbeatchecks/status, alertchannels/status, heartbeatsilences/status]
   verbs: [get, patch]
 # Owner references with blockOwnerDeletion need update on the owner's finalizers.
 - apiGroups: [heartbeat.dev]
