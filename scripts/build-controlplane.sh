@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, kwok, helm) from the Go module proxy into a cache outside the repository:
+# kubectl, kwok, helm) and the monitoring binaries the alerting tests run (alertmanager,
+# prometheus) from the Go module proxy into a cache outside the repository:
 #   ${HB_CACHE_DIR:-$HOME/.cache/heartbeat-operator}/controlplane/<key>/bin
+#   ${HB_CACHE_DIR:-$HOME/.cache/heartbeat-operator}/monitoring/<key>/bin
 # Versions come from controlplane/hb_controlplane/versions.env; <key> is derived from them, so a
 # version bump builds into a fresh directory. A warm cache is a few `test -x` checks.
 # Usage: scripts/build-controlplane.sh   (prints the bin directory on stdout)
@@ -15,9 +17,13 @@ KEY="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${
 CACHE="${HB_CACHE_DIR:-$HOME/.cache/heartbeat-operator}/controlplane/$KEY"
 BIN="$CACHE/bin"
 STAGES="$CACHE/stages"
+# A key of their own: bumping Alertmanager or Prometheus must not rebuild Kubernetes.
+MON_KEY="alertmanager-${ALERTMANAGER_VERSION}_prometheus-${PROMETHEUS_VERSION}"
+MON_BIN="${HB_CACHE_DIR:-$HOME/.cache/heartbeat-operator}/monitoring/$MON_KEY/bin"
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 ALL_BINARIES=("${K8S_BINARIES[@]}" etcd kwok helm)
-TOTAL=${#ALL_BINARIES[@]}
+MON_BINARIES=(alertmanager prometheus)
+TOTAL=$((${#ALL_BINARIES[@]} + ${#MON_BINARIES[@]}))
 _rest="${KUBERNETES_VERSION#v}"
 K8S_MAJOR="${_rest%%.*}"
 _rest="${_rest#*.}"
@@ -35,12 +41,13 @@ trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
 complete() {
   local b f
   for b in "${ALL_BINARIES[@]}"; do [ -x "$BIN/$b" ] || return 1; done
+  for b in "${MON_BINARIES[@]}"; do [ -x "$MON_BIN/$b" ] || return 1; done
   for f in "${STAGE_FILES[@]}"; do [ -s "$STAGES/$(basename "$f")" ] || return 1; done
 }
 
 if complete; then echo "$BIN"; exit 0; fi
 
-mkdir -p "$BIN" "$STAGES"
+mkdir -p "$BIN" "$STAGES" "$MON_BIN"
 exec 9>"$CACHE/.lock"
 if ! flock -n 9; then
   log "another build holds $CACHE/.lock; waiting for it to finish"
@@ -68,14 +75,15 @@ goget() {
 }
 
 # Announces binary $1 and returns 1 when it is already in the cache (partial builds resume).
+# $2: the bin directory (default the control plane's).
 need() {
   STEP=$((STEP + 1))
-  if [ -x "$BIN/$1" ]; then log "cached $1 ($STEP/$TOTAL)"; return 1; fi
+  if [ -x "${2:-$BIN}/$1" ]; then log "cached $1 ($STEP/$TOTAL)"; return 1; fi
   log "building $1 ($STEP/$TOTAL)…"
 }
 
 # Builds into a temporary name first so an interrupted build never leaves a broken binary.
-install_bin() { chmod +x "$BIN/.$1.tmp" && mv -f "$BIN/.$1.tmp" "$BIN/$1"; }
+install_bin() { chmod +x "${2:-$BIN}/.$1.tmp" && mv -f "${2:-$BIN}/.$1.tmp" "${2:-$BIN}/$1"; }
 
 k8s_wrapper() {
   local src="$CACHE/src-k8s" info mod gover godebug staging minor
@@ -142,14 +150,15 @@ build_etcd() {
   install_bin etcd
 }
 
-# go install pkg@version with GOBIN in a scratch dir, then an atomic move into bin/.
+# go install pkg@version with GOBIN in a scratch dir, then an atomic move into bin/ ($4, default
+# the control plane's).
 go_install() {
-  local name="$1" pkg="$2" ldflags="$3" tmp="$CACHE/.gobin-$1"
+  local name="$1" pkg="$2" ldflags="$3" dest="${4:-$BIN}" tmp="$CACHE/.gobin-$1"
   rm -rf "$tmp" && mkdir -p "$tmp"
   (cd "$CACHE" && GOBIN="$tmp" gorun install -trimpath -ldflags "$ldflags" "$pkg") \
     || die "go install $pkg failed"
-  mv -f "$tmp/$name" "$BIN/.$name.tmp" && rm -rf "$tmp"
-  install_bin "$name"
+  mv -f "$tmp/$name" "$dest/.$name.tmp" && rm -rf "$tmp"
+  install_bin "$name" "$dest"
 }
 
 build_kwok() {
@@ -177,11 +186,41 @@ build_helm() {
   go_install helm "$p/cmd/helm@$HELM_VERSION" "$flags"
 }
 
+# The module zip lacks the web UI's compiled assets (ui/app/dist, built by npm in a release),
+# which ui/web.go embeds: build from a copy with a placeholder page (the tests use the API).
+build_alertmanager() {
+  local src="$CACHE/src-alertmanager" dir
+  dir="$(cd "$CACHE" && "$GO" mod download -json "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION" \
+    | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')" \
+    || die "the module proxy does not serve github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION"
+  rm -rf "$src" && cp -r "$dir" "$src" && chmod -R u+w "$src"
+  mkdir -p "$src/ui/app/dist"
+  echo "<!doctype html><title>Alertmanager</title><p>UI not built; use /api/v2." \
+    >"$src/ui/app/dist/index.html"
+  (cd "$src" && gorun build -trimpath -ldflags "-s -w -X $1.Version=${ALERTMANAGER_VERSION#v} -X $1.Branch=HEAD" \
+    -o "$MON_BIN/.alertmanager.tmp" ./cmd/alertmanager) || die "building alertmanager failed"
+  rm -rf "$src"
+  install_bin alertmanager "$MON_BIN"
+}
+
+# Alertmanager and Prometheus, for the alerting tests (tests/support/monitoring.py). Their
+# own version variables, as their Makefiles set them; Prometheus' Go module v0.3xx.y is release
+# 3.xx.y. Prometheus' web UI assets are left out (no builtinassets tag): the tests use its API.
+build_monitoring() {
+  local v="github.com/prometheus/common/version" p="${PROMETHEUS_VERSION#v0.}"
+  if need alertmanager "$MON_BIN"; then build_alertmanager "$v"; fi
+  if need prometheus "$MON_BIN"; then
+    go_install prometheus "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" \
+      "-s -w -X $v.Version=${p:0:1}.${p:1} -X $v.Branch=HEAD" "$MON_BIN"
+  fi
+}
+
 log "building into $CACHE (a cold build takes ~8 minutes on a fast 2-core host, up to ~55 on a slow one)"
 build_k8s
 build_etcd
 build_kwok
 build_helm
+build_monitoring
 complete || die "build finished but binaries or stages are missing in $CACHE"
 "$BIN/kube-apiserver" --version >&2
 log "done: $BIN"

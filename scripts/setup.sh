@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: a Python virtualenv with the
-# project and its test extras, and redis-server (through apt, only when missing).
+# project and its test extras, and redis-server and redis-sentinel (through apt, only when
+# missing).
 # Idempotent: a second run only checks. Usage: scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV="${HB_VENV:-.venv}"
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "setup: installing redis-server with apt" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq redis-server >/dev/null
-  # The Debian package starts a system instance; the project starts its own on free ports.
-  (service redis-server stop || systemctl stop redis-server || true) >/dev/null 2>&1
-fi
+# redis-sentinel: the Sentinel failover tests. The Debian packages start system instances;
+# the project starts its own on free ports, so those are stopped.
+for package in redis-server redis-sentinel; do
+  if ! command -v "$package" >/dev/null 2>&1; then
+    echo "setup: installing $package with apt" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "$package" >/dev/null
+    (service "$package" stop || systemctl stop "$package" || true) >/dev/null 2>&1
+  fi
+done
 
 if ! command -v chromium >/dev/null 2>&1; then
   echo "setup: installing chromium with apt (browser tests of the dashboard)" >&2

@@ -36,7 +36,7 @@ EXIT_UNREACHABLE = 3
 DEFAULT_BODY_LIMIT = 100_000  # the server's default; its Ping-Body-Limit header wins
 USER_AGENT = f"hb/{__version__}"
 KINDS = ("start", "fail", "log")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
 
 
 class UsageError(ValueError):
@@ -67,13 +67,13 @@ class Result:
 
 
 def parse_duration(text: str) -> float:
-    """'30s', '5m', '1h30m', '500ms' or a plain number of seconds -> seconds."""
+    """'30s', '5m', '1h30m', '2d', '500ms' or a plain number of seconds -> seconds."""
     raw = text.strip()
     try:
         seconds = float(raw)
     except ValueError:
         pos, seconds = 0, 0.0
-        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
         for match in _DURATION_PART.finditer(raw):
             if match.start() != pos:
                 break

@@ -18,6 +18,9 @@ from hb.localredis import RedisServer
 
 SAMPLE = {"name": "sample backup", "slug": "sample-backup", "tags": "sample", "timeout": 60,
           "grace": 60, "channels": "*", "unique": ["name"]}
+# The project's default channel: the worker prints alerts on this terminal, and every delivery
+# is kept in the check's notification log (the dashboard shows it).
+TERMINAL = {"kind": "console", "name": "terminal", "config": {}}
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -62,6 +65,7 @@ def run_stack(port: int = 8000, workdir: str = "") -> int:
                                        str(port)], env=env))
         _wait_http(f"{site}/readyz", procs[0])
         procs.append(subprocess.Popen([sys.executable, "-m", "hb", "worker"], env=env))
+        _ensure_terminal_channel(site, keys["HB_API_KEY"])
         check = requests.post(f"{site}/api/v3/checks/", json=SAMPLE, timeout=5,
                               headers={"X-Api-Key": keys["HB_API_KEY"]}).json()
         requests.get(check["ping_url"], timeout=5)
@@ -79,6 +83,16 @@ def run_stack(port: int = 8000, workdir: str = "") -> int:
     return 0
 
 
+def _ensure_terminal_channel(site: str, api_key: str) -> None:
+    """Before the sample check, whose `channels: "*"` takes the channels that exist; once per
+    state directory (a restarted stack finds it)."""
+    headers = {"X-Api-Key": api_key}
+    listing = requests.get(f"{site}/api/v3/channels/", headers=headers, timeout=5).json()
+    if not any(c["name"] == TERMINAL["name"] for c in listing["channels"]):
+        requests.post(f"{site}/api/v3/channels/", json=TERMINAL, headers=headers,
+                      timeout=5).raise_for_status()
+
+
 def _print_intro(site: str, keys: dict[str, str], check: dict[str, str], base: Path) -> None:
     api = keys["HB_API_KEY"]
     print(f"""
@@ -91,6 +105,10 @@ A sample check "{check['name']}" was created and pinged:
   curl -fsS {check['ping_url']}
   curl -fsS -H 'X-Api-Key: {api}' {site}/api/v3/checks/
   curl -fsS -H 'X-Api-Key: {api}' {check['ping_url'].replace('/ping/', '/api/v3/checks/')}/flips/
+
+Alerts of checks with the "terminal" channel (channels "*" includes it) are printed here as
+  ALERT DOWN | <name>: ...
+and kept in the check's notification log (dashboard: {site}/dashboard).
 
 Press Ctrl-C to stop.""", flush=True)
 

@@ -55,11 +55,13 @@ class RedisServer:
     """One redis-server on 127.0.0.1, optionally with AOF, optionally a cluster node.
 
     With AOF, `appendfsync` is "always" (every acknowledged write is on disk) unless told
-    otherwise; "everysec" acknowledges writes that reach the disk within about a second."""
+    otherwise; "everysec" acknowledges writes that reach the disk within about a second.
+    `password`: requirepass; `extra`: further redis-server options (e.g. --replicaof)."""
 
     def __init__(self, *, appendonly: bool = False, appendfsync: str = "always",
                  cluster: bool = False, port: int | None = None,
-                 workdir: Path | None = None, tls: TlsFiles | None = None) -> None:
+                 workdir: Path | None = None, tls: TlsFiles | None = None,
+                 password: str = "", extra: tuple[str, ...] = ()) -> None:
         if appendfsync not in ("always", "everysec", "no"):
             raise ValueError(f"appendfsync: {appendfsync!r}")
         self.port = port or free_port()
@@ -68,6 +70,8 @@ class RedisServer:
         self.appendfsync = appendfsync
         self.cluster = cluster
         self.tls = tls
+        self.password = password
+        self.extra = extra
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -90,8 +94,12 @@ class RedisServer:
         if self.cluster:
             args += ["--cluster-enabled", "yes", "--cluster-config-file",
                      str(self.dir / "nodes.conf"), "--cluster-node-timeout", "2000"]
+        if self.password:
+            args += ["--requirepass", self.password]
+        args += self.extra
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_timeout=1, ssl=bool(self.tls),
+                             password=self.password or None,
                              ssl_ca_certs=str(self.tls.ca) if self.tls else None)
         deadline = time.monotonic() + timeout
         while True:

@@ -3,9 +3,10 @@
 Imports are local to each command so that `hb ping` in a job container stays quick and does
 not need the server-side libraries.
 
-Exit codes of `hb ping`, `hb sidecar` and `hb status`: 0 accepted; 1 refused by the server
-(4xx: unknown check, bad URL or key); 2 usage error; 3 no answer in time (connection refused,
-timeout, 429 or 5xx after every retry). `hb run` exits with its command's code, whatever
+Exit codes of `hb ping`, `hb sidecar`, `hb status` and `hb silence`: 0 accepted; 1 refused by
+the server (4xx: unknown check, bad URL or key); 2 usage error (for `hb silence`, also a 400
+from the API: its message names the field); 3 no answer in time (connection refused, timeout,
+429 or 5xx after every retry). `hb run` exits with its command's code, whatever
 happened to the pings (127: command not found, 126: not executable, 128+N: killed by signal N).
 """
 
@@ -180,6 +181,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     return run(args.api, args.api_key, policy, tags=args.tag or (), as_json=args.json)
 
 
+def cmd_silence(args: argparse.Namespace) -> int:
+    from hb import silence
+    from hb.client import UsageError, parse_duration
+
+    prog = f"silence {args.silence_command}"
+    if not args.api_key:
+        return _usage(prog, "no API key: give --api-key or set HB_API_KEY")
+    try:
+        policy = _policy(args)
+        if args.silence_command == "list":
+            return silence.list_(args.api, args.api_key, policy, state=args.state,
+                                 quiet=args.quiet, as_json=args.json)
+        if args.silence_command == "expire":
+            return silence.expire(args.api, args.api_key, policy, args.ids)
+        duration = round(parse_duration(args.duration)) if args.duration else None
+    except UsageError as exc:
+        return _usage(prog, exc)
+    body = silence.add_body(args.matchers, comment=args.comment, author=args.author,
+                            duration=duration, start=args.start, end=args.end,
+                            schedule=args.schedule, tz=args.tz)
+    return silence.add(args.api, args.api_key, policy, body)
+
+
 def cmd_operator(args: argparse.Namespace) -> int:
     from hb.operatorcmd import run
 
@@ -195,6 +219,72 @@ def _client_options(p: argparse.ArgumentParser, max_time: str = "30s") -> None:
                         "%(default)s)")
     g.add_argument("--max-time", default=max_time,
                    help="for the whole exchange, retries included (default: %(default)s)")
+
+
+def _api_options(p: argparse.ArgumentParser, key_note: str) -> None:
+    p.add_argument("--api", default=os.environ.get("HB_API_URL", "http://127.0.0.1:8000"),
+                   help="ping server base URL (default: $HB_API_URL or %(default)s)")
+    p.add_argument("--api-key", default=os.environ.get("HB_API_KEY", ""),
+                   help=f"API key, {key_note} (default: $HB_API_KEY)")
+
+
+SILENCE_HELP = """\
+Silence checks for planned work (Alertmanager's model): the silenced checks still record
+every ping and state; only their notifications wait, and a check still down when the
+silence ends alerts then, once. See docs/oncall.md.
+
+  ID=$(hb silence add tag=db --duration 2h --comment "pg upgrade")
+  hb silence add 'name=~"nightly-.*"' label:app=web --end 2026-12-24T08:00:00+01:00
+  hb silence add tag=backup --schedule "0 2 * * 0" --duration 2h --tz Europe/Berlin
+  hb silence list --state active
+  hb silence expire "$ID"
+"""
+
+
+def _add_silence_commands(sub: Any) -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    silence = sub.add_parser("silence", help="add, list and expire silences",
+                             description=SILENCE_HELP, formatter_class=formatter)
+    commands = silence.add_subparsers(dest="silence_command", required=True)
+
+    p = commands.add_parser(
+        "add", help="silence the checks the matchers select; prints the new id",
+        description="Create a silence (or, with --schedule, a recurring maintenance window) "
+                    "and print its id alone. All matchers must match a check. Without "
+                    "--start it starts now; give --duration or --end.")
+    p.add_argument("matchers", nargs="+", metavar="MATCHER",
+                   help="amtool syntax: NAME=VALUE, NAME!=VALUE, NAME=~REGEX, NAME!~REGEX; "
+                        "names: uuid, name, slug, tag, project, namespace, label:<key> "
+                        "(quote values with spaces: 'name=\"nightly backup\"')")
+    p.add_argument("--duration", help="how long: 2h, 30m, 1d, 1h30m; with --schedule, the "
+                                      "length of each window")
+    p.add_argument("--comment", default="", help="why (shown with the silence and its alerts)")
+    p.add_argument("--author", default=os.environ.get("USER", ""),
+                   help="who (default: $USER)")
+    p.add_argument("--start", help="ISO 8601 with a UTC offset (default: now)")
+    p.add_argument("--end", help="ISO 8601 with a UTC offset (instead of --duration)")
+    p.add_argument("--schedule", metavar="CRON",
+                   help="a maintenance window opens at every tick (5 fields or @daily...)")
+    p.add_argument("--tz", metavar="ZONE", help="IANA time zone of --schedule (default: UTC)")
+    p.set_defaults(func=cmd_silence)
+
+    p = commands.add_parser("list", help="print the project's silences as a table",
+                            description="Active, pending and expired silences, oldest first.")
+    p.add_argument("--state", choices=("active", "pending", "expired"),
+                   help="only silences in this state")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the ids")
+    p.add_argument("--json", action="store_true", help="print the API's JSON instead")
+    p.set_defaults(func=cmd_silence)
+
+    p = commands.add_parser("expire", help="end silences now",
+                            description="Expire silences now (they stay listable for "
+                                        "HB_SILENCE_RETENTION on the server).")
+    p.add_argument("ids", nargs="+", metavar="ID", help="silence id (from add or list -q)")
+    p.set_defaults(func=cmd_silence)
+
+    for name, p in commands.choices.items():
+        _api_options(p, "read-only is enough" if name == "list" else "read-write")
+        _client_options(p)
 
 
 def _add_client_commands(sub: Any) -> None:
@@ -240,14 +330,13 @@ def _add_client_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_sidecar)
 
     p = sub.add_parser("status", help="print the project's checks as a table")
-    p.add_argument("--api", default=os.environ.get("HB_API_URL", "http://127.0.0.1:8000"),
-                   help="ping server base URL (default: $HB_API_URL or %(default)s)")
-    p.add_argument("--api-key", default=os.environ.get("HB_API_KEY", ""),
-                   help="API key, read-only is enough (default: $HB_API_KEY)")
+    _api_options(p, "read-only is enough")
     p.add_argument("--tag", action="append", help="only checks with this tag (repeatable)")
     p.add_argument("--json", action="store_true", help="print the API's JSON instead")
     _client_options(p)
     p.set_defaults(func=cmd_status)
+
+    _add_silence_commands(sub)
 
     p = sub.add_parser("operator", help="run the Kubernetes operator (Kopf)")
     p.add_argument("--standalone", action="store_true",

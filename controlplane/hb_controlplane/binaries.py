@@ -1,4 +1,5 @@
-"""Where the control-plane binaries live, and building them when they are missing.
+"""Where the control-plane binaries (and the alerting tests' Alertmanager and Prometheus) live,
+and building them when they are missing.
 
 The path logic mirrors scripts/build-controlplane.sh: both read versions.env and derive the same
 cache key, so a version bump switches both to a fresh directory.
@@ -25,6 +26,8 @@ BINARIES = (
     "kwok",
     "helm",
 )
+# Built by the same script into a directory keyed by their own versions (monitoring_dir).
+MONITORING_BINARIES = ("alertmanager", "prometheus")
 
 
 class BuildError(RuntimeError):
@@ -53,6 +56,29 @@ def parse_env_file(path: Path) -> dict[str, str]:
         key, _, value = line.partition("=")
         values[key.strip()] = value.strip().strip("'\"")
     return values
+
+
+@dataclass(frozen=True)
+class MonitoringVersions:
+    alertmanager: str
+    prometheus: str
+
+    @property
+    def key(self) -> str:
+        return f"alertmanager-{self.alertmanager}_prometheus-{self.prometheus}"
+
+
+def read_monitoring_versions(path: Path = VERSIONS_FILE) -> MonitoringVersions:
+    values = parse_env_file(path)
+    try:
+        return MonitoringVersions(alertmanager=values["ALERTMANAGER_VERSION"],
+                                  prometheus=values["PROMETHEUS_VERSION"])
+    except KeyError as exc:
+        raise BuildError(f"{path} does not define {exc.args[0]}") from exc
+
+
+def monitoring_dir(versions: MonitoringVersions | None = None) -> Path:
+    return cache_root() / "monitoring" / (versions or read_monitoring_versions()).key / "bin"
 
 
 def read_versions(path: Path = VERSIONS_FILE) -> Versions:
@@ -86,6 +112,8 @@ def stages_dir(versions: Versions | None = None) -> Path:
 
 
 def binary(name: str, versions: Versions | None = None) -> Path:
+    if name in MONITORING_BINARIES:
+        return monitoring_dir() / name
     if name not in BINARIES:
         raise ValueError(f"unknown control-plane binary {name!r}")
     return bin_dir(versions) / name
@@ -97,7 +125,8 @@ def stage_files(versions: Versions | None = None) -> list[Path]:
 
 def missing(versions: Versions | None = None) -> list[str]:
     """Names of what is not in the cache yet (binaries, plus "kwok stages")."""
-    absent = [n for n in BINARIES if not os.access(binary(n, versions), os.X_OK)]
+    absent = [n for n in BINARIES + MONITORING_BINARIES
+              if not os.access(binary(n, versions), os.X_OK)]
     if not stage_files(versions):
         absent.append("kwok stages")
     return absent

@@ -4,7 +4,8 @@ It runs inside a single Kopf daemon (see main.py), so only the active replica ru
 
 - Flips feed: every HB_FEED_INTERVAL, read flips after the cursor; for each flip of one of
   our checks, patch status (state, lastFlip, Healthy) and post an Event. The cursor is kept
-  in memory and in the state ConfigMap, so a restart resumes where it stopped.
+  in memory and in the state ConfigMap, so a restart resumes where it stopped; a first start
+  takes it at start-up, before any check is registered (start_cursor).
 - Refresh: every HB_LASTPING_REFRESH, one list of all checks; patch lastPing, nextDeadline
   and lastDuration of the checks whose values moved. So a check's status is written at most
   once per interval however often it is pinged. The writes go in slices of REFRESH_SLICE
@@ -169,6 +170,29 @@ def _side_by_side(work: Callable[[Any], None], items: list[Any]) -> None:
             future.result()
 
 
+def start_cursor(ctx: reconcile.Context, state_namespace: str) -> str:
+    """The stored cursor; without one (first start), the end of the feed now, stored at once.
+    Taken at start-up, before any handler registers a check, so that every flip of a check
+    this operator registers is reported, and the history from before it is not. "" when the
+    ping server cannot be read: the loop then skips the backlog at its first read."""
+    stored = kube.read_cursor(state_namespace)
+    if stored:
+        return stored
+    cursor = ""
+    try:
+        while True:
+            flips, cursor = ctx.client.flips(cursor)
+            if not flips or not cursor:
+                break
+    except (PingServerUnavailable, PingServerRejected) as exc:
+        logger.warning("flips feed: no stored cursor and the feed cannot be read (%s); flips "
+                       "before its first read will be skipped", exc)
+        return ""
+    if cursor:
+        kube.write_cursor(state_namespace, cursor)
+    return cursor
+
+
 @dataclass
 class Health:
     """What the liveness probe reports (no secrets)."""
@@ -204,8 +228,9 @@ class Background:
 
     def __post_init__(self) -> None:
         self._saved_cursor = self.cursor
-        # Without a stored cursor there is no telling which flips were already reported:
-        # skip the backlog silently, then let the first refresh set every state.
+        # Without a cursor (neither stored nor taken at start-up: see start_cursor) there is
+        # no telling which flips were already reported: skip the backlog silently, then let
+        # the first refresh set every state.
         self._caught_up = bool(self.cursor)
         start = self.clock()
         self._next_refresh = start
@@ -464,7 +489,8 @@ class Background:
                 desired = reconcile.channel_payload(ref.namespace, ref.name, ref.spec)
             except (spec.SpecError, kube.SecretMissing):
                 continue  # the channel handler reports it
-            if actual is not None and actual.get("config") == desired["config"]:
+            served = spec.redacted_config(str(desired["kind"]), desired["config"])
+            if actual is not None and actual.get("config") == served:
                 error = str(actual.get("last_error") or "") or None
                 if error != ref.status.get("lastError"):
                     kube.patch_status(constants.CHANNEL_PLURAL, ref.namespace, ref.name,

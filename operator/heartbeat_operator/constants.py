@@ -82,6 +82,9 @@ LABEL_CRONJOB = "heartbeat.dev/cronjob"
 CRONJOB_UID_ANNOTATION = "heartbeat.dev/cronjob-uid"
 # When the last skipped run (a CronJob controller Event) was reported, per CronJob.
 SKIPS_ANNOTATION = "heartbeat.dev/skips-reported-until"
+# On a HeartbeatCheck: changed by an AlertChannel handler to re-run the check's handler (the
+# only writer of the check), when a channel it uses got an id, changed labels or went away.
+CHANNELS_CHANGED_ANNOTATION = "heartbeat.dev/channels-changed"
 # On a Job: the signals already sent for its run (the per-run ledger).
 LEDGER_ANNOTATION = "heartbeat.dev/reported"
 # Set by the CronJob controller on every Job it creates (Kubernetes >= 1.28).

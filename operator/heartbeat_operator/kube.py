@@ -240,6 +240,18 @@ def ensure_state_configmap(namespace: str) -> None:
             raise
 
 
+def read_cursor(namespace: str) -> str:
+    """The flips cursor stored in the state ConfigMap ("" when none)."""
+    try:
+        current = _core().read_namespaced_config_map(constants.STATE_CONFIGMAP, namespace,
+                                                     _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return ""
+        raise
+    return str((current.data or {}).get(constants.CURSOR_KEY) or "")
+
+
 def write_cursor(namespace: str, cursor: str) -> None:
     _core().patch_namespaced_config_map(
         constants.STATE_CONFIGMAP, namespace, {"data": {constants.CURSOR_KEY: cursor}},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,16 +50,29 @@ WORKER_LIMIT = 200
 log = logging.getLogger(__name__)
 workload_log = logging.getLogger("heartbeat_operator.workloads")
 # Kopf logs every successful handler call at INFO; for the event handlers below that is one
-# line per CronJob, Job, Namespace and Event change in the cluster: dropped (see _Quiet).
+# line per CronJob, Job, Namespace and Event change in the cluster: dropped (see _Routine).
 QUIET_HANDLERS = ("track_check", "track_channel", "cronjob_event", "job_event",
                   "namespace_event", "cronjob_skipped", "silence_refresh")
+# Kopf's two INFO lines per object and change ("Handler 'check_upsert' succeeded.",
+# "Creation is processed: 1 succeeded; 0 failed."): 20,000 lines when 10,000 objects resume.
+ROUTINE_RE = re.compile(r"^(\w+ '[^']+' succeeded"
+                        r"|\w+ is processed: \d+ succeeded; 0 failed)\.$")
 
 
-class _Quiet(logging.Filter):
+class _Routine(logging.Filter):
+    """Kopf's routine success lines become DEBUG (shown with --verbose); those of the event
+    handlers are dropped. Warnings, errors and failed handlers keep their level."""
+
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
         text = record.getMessage()
-        return not (text.endswith("succeeded.")
-                    and any(f"'{h}' succeeded." in text for h in QUIET_HANDLERS))
+        if not ROUTINE_RE.match(text):
+            return True
+        if any(text.endswith(f" '{h}' succeeded.") for h in QUIET_HANDLERS):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
 # -- operator lifecycle -------------------------------------------------------------------
@@ -84,8 +98,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
     # Handler logs become Events only from WARNING up; our Normal Events are explicit.
     settings.posting.level = logging.WARNING
     objects_log = logging.getLogger("kopf.objects")
-    if not any(isinstance(f, _Quiet) for f in objects_log.filters):
-        objects_log.addFilter(_Quiet())
+    if not any(isinstance(f, _Routine) for f in objects_log.filters):
+        objects_log.addFilter(_Routine())
     # Watches end and restart every few minutes: a silently dead connection cannot last.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -99,6 +113,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
     kube.ensure_state_configmap(cfg.operator_namespace)
     memo.ctx = reconcile.Context(cfg, PingServerClient(cfg.pingserver_url, cfg.api_key,
                                                        cfg.http_timeout))
+    # Before any handler runs: the feed cursor a first start reports flips from.
+    memo.start_cursor = background.start_cursor(memo.ctx, cfg.operator_namespace)
     memo.health = background.Health()
     memo.workloads = cronjobs.State()
     memo.inventory = inventory.Inventory()
@@ -170,6 +186,8 @@ async def track_channel(type: str | None, body: kopf.Body, namespace: str | None
 @kopf.on.create(G, V, CHECKS)
 @kopf.on.update(G, V, CHECKS, field="spec")
 @kopf.on.update(G, V, CHECKS, field="metadata.labels")  # sent for label:<key> matchers
+@kopf.on.update(G, V, CHECKS, field=("metadata", "annotations",
+                                     constants.CHANNELS_CHANGED_ANNOTATION))  # see channel_upsert
 def check_upsert(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
                  labels: kopf.Labels, namespace: str | None, name: str, patch: kopf.Patch,
                  retry: int, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
@@ -188,13 +206,11 @@ def check_upsert(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf
     patch.status.update(result.status)
     logger.debug("check registered (%s)", "created" if result.created else "updated")
     if result.pending_channels:
-        # Pings work already; come back for the channels (their handlers also refresh the
-        # checks that use them, but this handler's status write may land after theirs).
-        message = "waiting for AlertChannels: " + ", ".join(result.pending_channels)
-        if retry == 0:
-            kopf.warn(body, reason=constants.REASON_CHANNELS_PENDING, message=message)
-        raise kopf.TemporaryError(message, delay=reconcile.backoff(retry,
-                                                                   ctx.config.backoff_max))
+        # Pings work already; Ready stays False (ChannelsNotReady) until the channels are
+        # attached. Their handlers re-run this one when they get an id (nudge_dependent_checks),
+        # and drift repair catches a missed nudge.
+        kopf.warn(body, reason=constants.REASON_CHANNELS_PENDING,
+                  message="waiting for AlertChannels: " + ", ".join(result.pending_channels))
 
 
 @kopf.on.delete(G, V, CHECKS)
@@ -243,10 +259,11 @@ def channel_upsert(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: ko
         _fail(body, failure, retry, ctx)
     patch.status.update(result.status)
     if result.channel_id != known_id or reason != kopf.Reason.RESUME.value:
-        now_body = {"metadata": {"name": name, "labels": dict(labels)},
-                    "status": {"channelID": result.channel_id}}
-        reconcile.refresh_dependent_checks(ctx, namespace=str(namespace), channel_name=name,
-                                           channel_labels=labels, channel_body=now_body)
+        # The id must be readable before the checks that wait for it look (Kopf writes the
+        # patch only after this handler returns).
+        kube.patch_status(CHANNELS, str(namespace), name, result.status)
+        reconcile.nudge_dependent_checks(namespace=str(namespace), channel_name=name,
+                                         channel_labels=labels)
 
 
 @kopf.on.delete(G, V, CHANNELS)
@@ -260,8 +277,8 @@ def channel_delete(status: kopf.Status, labels: kopf.Labels, namespace: str | No
             retry, ctx.config.backoff_max, float(exc.delay or 0))) from None
     except PingServerRejected:
         pass  # nothing more we can do; the object is going away
-    reconcile.refresh_dependent_checks(ctx, namespace=str(namespace), channel_name=name,
-                                       channel_labels=labels, channel_body=None)
+    reconcile.nudge_dependent_checks(namespace=str(namespace), channel_name=name,
+                                     channel_labels=labels)
 
 
 # -- HeartbeatSilence -------------------------------------------------------------------------
@@ -487,7 +504,7 @@ def background_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Mem
     _await_inventory(stopped, ctx.config, inv)
     loop = background.Background(
         ctx, state_namespace=ctx.config.operator_namespace, post_event=_post_event,
-        cursor=str((body.get("data") or {}).get(constants.CURSOR_KEY) or ""),
+        cursor=str((body.get("data") or {}).get(constants.CURSOR_KEY) or memo.start_cursor),
         health=memo.health)
     workloads = background.Workloads(ctx, memo.workloads, _post_event)
     while not stopped:

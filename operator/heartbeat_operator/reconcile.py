@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,7 +120,6 @@ def slug_url(ping_url: str | None, slug: str) -> str | None:
 
 
 def desired_check(*, namespace: str, name: str, spec_body: Mapping[str, Any],
-                  channel_overrides: Mapping[str, Mapping[str, Any] | None] | None = None,
                   channel_bodies: Sequence[Mapping[str, Any]] | None = None,
                   labels: Mapping[str, str] | None = None,
                   ) -> tuple[spec.CheckSpec, spec.ChannelChoice, dict[str, Any]]:
@@ -130,13 +130,7 @@ def desired_check(*, namespace: str, name: str, spec_body: Mapping[str, Any],
     if check_spec.uses_channels:
         if channel_bodies is None:
             channel_bodies = kube.list_objects(constants.CHANNEL_PLURAL, namespace)
-        bodies = {str(c["metadata"]["name"]): c for c in channel_bodies}
-        for cname, cbody in (channel_overrides or {}).items():
-            if cbody is None:
-                bodies.pop(cname, None)
-            else:
-                bodies[cname] = cbody
-        choice = spec.choose_channels(check_spec, bodies.values())
+        choice = spec.choose_channels(check_spec, channel_bodies)
     payload = spec.check_payload(check_spec, namespace=namespace, name=name,
                                  channel_ids=choice.ids, labels=labels)
     return check_spec, choice, payload
@@ -144,22 +138,19 @@ def desired_check(*, namespace: str, name: str, spec_body: Mapping[str, Any],
 
 def ensure_check(ctx: Context, *, namespace: str, name: str, spec_body: Mapping[str, Any],
                  generation: int | None, conditions: Sequence[Mapping[str, Any]] | None,
-                 channel_overrides: Mapping[str, Mapping[str, Any] | None] | None = None,
                  channel_bodies: Sequence[Mapping[str, Any]] | None = None,
                  labels: Mapping[str, str] | None = None,
                  now: dt.datetime | None = None) -> CheckResult:
     """Create or update the check of one HeartbeatCheck (its UUID derives from the cluster
     secret and the object's namespace/name, so repeating this never duplicates it).
 
-    `channel_overrides` replaces AlertChannel bodies read from the API (None = deleted), for
-    callers that know better than the API yet (a channel handler before its status lands).
     `labels` are the object's, sent with the check for `label:<key>` silence matchers.
     """
     now = now or status.now_utc()
     try:
         check_spec, choice, payload = desired_check(
             namespace=namespace, name=name, spec_body=spec_body,
-            channel_overrides=channel_overrides, channel_bodies=channel_bodies, labels=labels)
+            channel_bodies=channel_bodies, labels=labels)
         check_id = ctx.check_id(namespace, name)
         check, created = ctx.client.upsert_check(check_id, payload)
         check = _apply_pause(ctx.client, check_id, check, check_spec.paused)
@@ -264,31 +255,24 @@ def channel_used_by(check_spec: Mapping[str, Any], channel_name: str,
     return isinstance(selector, Mapping) and spec.selector_matches(selector, channel_labels)
 
 
-def refresh_dependent_checks(ctx: Context, *, namespace: str, channel_name: str,
-                             channel_labels: Mapping[str, str],
-                             channel_body: Mapping[str, Any] | None) -> int:
-    """Re-ensure the checks that use a channel (it got an id, changed labels, or went away),
-    so that their channel lists follow. Failures are left to those checks' own retries and to
-    drift repair. Returns how many checks were updated."""
-    updated = 0
+def nudge_dependent_checks(*, namespace: str, channel_name: str,
+                           channel_labels: Mapping[str, str]) -> int:
+    """Re-run the handlers of the checks that use a channel (it got an id, changed labels, or
+    went away) by changing an annotation they watch, so that their channel lists follow. The
+    check's own handler stays the only writer of its check and status: a channel handler that
+    upserted the check itself could mark it Ready while the check handler's older upsert,
+    without the channel, was still to land. Returns how many checks were nudged."""
+    stamp = f"{channel_name}@{time.time_ns()}"
+    nudged = 0
     for obj in kube.list_objects(constants.CHECK_PLURAL, namespace):
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
             continue
-        obj_spec = obj.get("spec") or {}
         previous = (obj.get("status") or {}).get("channels") or []
-        if not (channel_used_by(obj_spec, channel_name, channel_labels)
+        if not (channel_used_by(obj.get("spec") or {}, channel_name, channel_labels)
                 or channel_name in previous):
             continue
-        try:
-            result = ensure_check(
-                ctx, namespace=namespace, name=meta["name"], spec_body=obj_spec,
-                generation=meta.get("generation"),
-                conditions=(obj.get("status") or {}).get("conditions"),
-                channel_overrides={channel_name: channel_body}, labels=meta.get("labels"))
-        except Failure as failure:
-            logger.warning("check %s/%s: %s", namespace, meta["name"], failure.message)
-            continue
-        kube.patch_status(constants.CHECK_PLURAL, namespace, meta["name"], result.status)
-        updated += 1
-    return updated
+        patch = {"metadata": {"annotations": {constants.CHANNELS_CHANGED_ANNOTATION: stamp}}}
+        if kube.patch_object(constants.CHECK_PLURAL, namespace, meta["name"], patch):
+            nudged += 1
+    return nudged

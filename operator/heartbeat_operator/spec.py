@@ -337,6 +337,9 @@ def choose_channels(spec: CheckSpec, channels: Iterable[Mapping[str, Any]]) -> C
     if spec.channel_selector is not None:
         for name, body in sorted(by_name.items()):
             labels = body["metadata"].get("labels") or {}
+            # A matching channel being deleted is no longer wanted (named ones still are).
+            if body["metadata"].get("deletionTimestamp"):
+                continue
             if selector_matches(spec.channel_selector, labels):
                 wanted[name] = None
     ids: list[str] = []
@@ -367,15 +370,25 @@ def _secret_ref(ref: Any, field_name: str) -> tuple[str, str]:
     return str(inner["name"]), str(inner["key"])
 
 
+def _resolved(ref: Any, field_name: str, resolve: Resolver) -> str:
+    """The referenced Secret value; a missing Secret or key names the field that refers to it
+    (the error keeps its type: the Secret may still appear, so it is retried)."""
+    name, key = _secret_ref(ref, field_name)
+    try:
+        return resolve(name, key).strip()
+    except LookupError as exc:
+        raise type(exc)(f"{field_name}: {exc}") from None
+
+
 def _webhook_side(side: Mapping[str, Any], field_name: str,
                   resolve: Resolver) -> dict[str, Any]:
-    url = resolve(*_secret_ref(side.get("url"), f"{field_name}.url")).strip()
+    url = _resolved(side.get("url"), f"{field_name}.url", resolve)
     headers: dict[str, str] = {}
     for i, header in enumerate(side.get("headers") or []):
         hname = str(header.get("name") or "")
         if not hname:
             raise SpecError(f"{field_name}.headers[{i}].name: required")
-        headers[hname] = resolve(*_secret_ref(header, f"{field_name}.headers[{i}]")).strip()
+        headers[hname] = _resolved(header, f"{field_name}.headers[{i}]", resolve)
     return {"method": str(side.get("method") or "POST"), "url": url,
             "body": str(side.get("body") or ""), "headers": headers}
 
@@ -393,6 +406,14 @@ def channel_payload(spec: Mapping[str, Any], *, namespace: str, name: str,
                 config[side] = _webhook_side(hook[side], f"spec.webhook.{side}", resolve)
         if not config:
             raise SpecError("spec.webhook: set down, up or both")
+        secrets = [_resolved(ref, f"spec.webhook.signingSecrets[{i}]", resolve)
+                   for i, ref in enumerate(hook.get("signingSecrets") or [])]
+        for i, secret in enumerate(secrets):
+            if not secret.startswith("whsec_"):  # the value itself is never shown
+                raise SpecError(f"spec.webhook.signingSecrets[{i}]: the Secret's value must "
+                                "start with whsec_")
+        if secrets:
+            config["secrets"] = secrets
     elif kind == "email":
         email = spec.get("email") or {}
         if not email.get("to"):
@@ -405,11 +426,56 @@ def channel_payload(spec: Mapping[str, Any], *, namespace: str, name: str,
             raise SpecError("spec.apprise.urls: at least one")
         urls: list[str] = []
         for i, ref in enumerate(refs):
-            urls += resolve(*_secret_ref(ref, f"spec.apprise.urls[{i}]")).split()
+            urls += _resolved(ref, f"spec.apprise.urls[{i}]", resolve).split()
         config = {"urls": urls}
+    elif kind == "alertmanager":
+        config = _alertmanager(spec.get("alertmanager") or {}, resolve)
     else:
-        raise SpecError(f"spec.kind: {kind!r} is not webhook, email or apprise")
+        raise SpecError(f"spec.kind: {kind!r} is not webhook, email, apprise or alertmanager")
     return {"kind": kind, "name": channel_display_name(namespace, name), "config": config}
+
+
+def _alertmanager(am: Mapping[str, Any], resolve: Resolver) -> dict[str, Any]:
+    urls = am.get("urls") or []
+    if not isinstance(urls, list) or not urls:
+        raise SpecError("spec.alertmanager.urls: at least one")
+    for i, url in enumerate(urls):
+        if not re.match(r"^https?://\S+$", str(url)):
+            raise SpecError(f"spec.alertmanager.urls[{i}]: not an http or https URL")
+    config: dict[str, Any] = {"urls": [str(u) for u in urls],
+                              "severity": str(am.get("severity") or "critical")}
+    if am.get("labels"):
+        config["labels"] = {str(k): str(v) for k, v in am["labels"].items()}
+    basic, bearer = am.get("basicAuth"), am.get("bearerToken")
+    if basic and bearer:
+        raise SpecError("spec.alertmanager: set basicAuth or bearerToken, not both")
+    if basic:
+        if not basic.get("username"):
+            raise SpecError("spec.alertmanager.basicAuth.username: required")
+        config["username"] = str(basic["username"])
+        config["password"] = _resolved(basic.get("password"),
+                                       "spec.alertmanager.basicAuth.password", resolve)
+    if bearer:
+        config["bearer_token"] = _resolved(bearer, "spec.alertmanager.bearerToken", resolve)
+    return config
+
+
+def redacted_config(kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` as the ping server's answers show it: credentials replaced by a fingerprint
+    (pingserver/engine/channels/validation.py `redacted`, the same rule), so that drift
+    repair can compare a desired config with the served one."""
+    fields = {"webhook": ("secrets",), "alertmanager": ("password", "bearer_token")}
+    out = dict(config)
+    for field in fields.get(kind, ()):
+        if field in out:
+            value = out[field]
+            out[field] = ([_fingerprint(v) for v in value] if isinstance(value, list)
+                          else _fingerprint(value))
+    return out
+
+
+def _fingerprint(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:16]
 
 
 def channel_display_name(namespace: str, name: str) -> str:

@@ -18,6 +18,8 @@ Per shard N (tag `{N}`):
   hb:{N}:held       hash    check uuid -> its alert held by a silence or a dependency (JSON:
                             flip id, kind, reason, ts, held_at, why); release.lua moves it
                             back into the stream (engine/hold.py)
+  hb:{N}:resend     zset    "<check uuid> <channel id>" -> next re-post (ms) of a firing
+                            Alertmanager alert (engine/channels/alertmanager.py)
 
 Global (one key each, any slot):
   hb:project:<pid>              hash  name, ping_key, badge_key, badge_secret, created
@@ -58,6 +60,11 @@ from importlib import resources
 
 SHARDS = 16
 STREAM_GROUP = "notifier"
+
+
+def notifier_alive_key(consumer: str) -> str:
+    """Set with a TTL by a running notifier: a consumer of the group without it is gone."""
+    return f"hb:notifier:{consumer}:alive"
 
 
 def shard_of(uuid: str) -> int:
@@ -102,6 +109,10 @@ def events_key(shard: int) -> str:
 
 def held_key(shard: int) -> str:
     return f"{shard_prefix(shard)}held"
+
+
+def resend_key(shard: int) -> str:
+    return f"{shard_prefix(shard)}resend"
 
 
 def check_keys(uuid: str) -> list[str]:

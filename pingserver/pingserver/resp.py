@@ -6,7 +6,12 @@ in order, which RESP guarantees. Packing and parsing are hiredis'. This removes 
 per-command connection-pool and retry machinery, which profiling showed to be half of a ping's
 cost. The connection is an asyncio Protocol rather than streams, and one timer per connection
 watches the oldest waiting command instead of one timer per call: both are per-ping costs.
-Everything else uses redis-py; on Redis Cluster the ping path does too.
+Everything else uses redis-py; on Redis Cluster the ping path does too. Behind Sentinel the
+connection asks for the primary's address on every (re)connect.
+
+With WAIT-based acknowledgement, one WAIT follows all the writes that leave in one flush:
+WAIT covers every earlier write of the connection, so the pings of a burst share one replica
+round trip instead of waiting for one each.
 """
 
 from __future__ import annotations
@@ -14,13 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import hiredis
 from redis.asyncio.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+class NotReplicated(RedisError):
+    """WAIT ran out of time before enough replicas confirmed a write."""
 
 
 def pack(args: tuple[Any, ...]) -> bytes:
@@ -41,6 +51,9 @@ class RespProtocol(asyncio.Protocol):
         self.queued: list[bytes] = []
         self.watchdog: asyncio.TimerHandle | None = None
         self.error: Exception | None = None
+        # The WAIT that goes out after the writes of the next flush, shared by their callers.
+        self.wait_future: asyncio.Future[Any] | None = None
+        self.wait_command = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
@@ -60,7 +73,25 @@ class RespProtocol(asyncio.Protocol):
             self.watchdog = self.loop.call_at(deadline, self._check_deadline)
         return future
 
+    def send_replicated(self, command: bytes,
+                        wait: bytes) -> tuple[asyncio.Future[Any], asyncio.Future[Any]]:
+        """Queue a write; the second future gets the reply of the WAIT sent after it."""
+        future = self.send(command)
+        if self.error is not None:
+            return future, future
+        if self.wait_future is None:
+            self.wait_future = self.loop.create_future()
+            # Its callers may all have failed on their own replies already.
+            self.wait_future.add_done_callback(
+                lambda f: None if f.cancelled() else f.exception())
+            self.wait_command = wait
+        return future, self.wait_future
+
     def _flush(self) -> None:
+        if self.wait_future is not None:
+            self.queued.append(self.wait_command)
+            self.pending.append((self.loop.time() + self.timeout, self.wait_future))
+            self.wait_future = None
         if self.transport is not None and self.queued:
             self.transport.write(b"".join(self.queued))
         self.queued.clear()
@@ -99,6 +130,9 @@ class RespProtocol(asyncio.Protocol):
             self.watchdog.cancel()
             self.watchdog = None
         self.queued.clear()
+        if self.wait_future is not None:
+            self.wait_future.set_exception(error)
+            self.wait_future = None
         while self.pending:
             future = self.pending.popleft()[1]
             if not future.done():
@@ -108,19 +142,48 @@ class RespProtocol(asyncio.Protocol):
 
 
 class PipelinedConnection:
-    def __init__(self, url: str, timeout: float) -> None:
-        self.options = parse_url(url)
+    """`credentials`: username and password beside the URL's; `locate`: the address to
+    connect to, asked for on every (re)connect (the primary behind Sentinel)."""
+
+    def __init__(self, url: str, timeout: float, *, credentials: dict[str, str] | None = None,
+                 locate: Callable[[], Awaitable[tuple[str, int]]] | None = None) -> None:
+        self.options: dict[str, Any] = {**parse_url(url), **(credentials or {})}
         self.timeout = timeout
+        self.locate = locate
         self.protocol: RespProtocol | None = None
         self.lock = asyncio.Lock()
 
     async def call(self, *args: Any) -> Any:
         """Send one command and wait for its reply (RedisError on failure or timeout)."""
+        protocol = await self._ready()
+        return self._checked(protocol, await protocol.send(pack(args)))
+
+    async def call_replicated(self, replicas: int, timeout_ms: int, *args: Any) -> Any:
+        """Send one write; its reply once WAIT saw `replicas` replicas have it, else
+        NotReplicated (the write may still be on the primary, but is not acknowledged)."""
+        protocol = await self._ready()
+        reply, acked = protocol.send_replicated(pack(args),
+                                                pack(("WAIT", replicas, timeout_ms)))
+        result = self._checked(protocol, await reply)
+        count = self._checked(protocol, await acked)
+        if int(count) < replicas:
+            raise NotReplicated(f"{count} of {replicas} replicas confirmed in {timeout_ms} ms")
+        return result
+
+    async def _ready(self) -> RespProtocol:
         protocol = self.protocol
         if protocol is None or protocol.error is not None:
             protocol = await self._connect()
-        reply = await protocol.send(pack(args))
+        return protocol
+
+    @staticmethod
+    def _checked(protocol: RespProtocol, reply: Any) -> Any:
         if isinstance(reply, ResponseError):
+            if str(reply).startswith("READONLY"):
+                # A failover made this server a replica: reconnect to the new primary.
+                error = RedisConnectionError("Redis became a replica")
+                protocol.fail(error)
+                raise error
             raise reply
         return reply
 
@@ -145,7 +208,10 @@ class PipelinedConnection:
 
     async def _open(self, protocol: RespProtocol) -> None:
         loop = asyncio.get_running_loop()
-        if "path" in self.options:
+        if self.locate is not None:
+            host, port = await self.locate()
+            await loop.create_connection(lambda: protocol, host, port)
+        elif "path" in self.options:
             await loop.create_unix_connection(lambda: protocol, self.options["path"])
         else:
             await loop.create_connection(lambda: protocol, self.options.get("host", "127.0.0.1"),

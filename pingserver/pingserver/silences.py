@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pingserver import schedules
@@ -243,10 +243,19 @@ class Silence:
         return check.project == self.project and all(
             m.matches(check_values(check, m.name, project_name)) for m in self.matchers)
 
+    def summary(self) -> str:
+        """Its comment, else its matchers; never a uuid value (the secret part of a ping URL:
+        the reason is shown to read-only keys and written to notification logs)."""
+        return self.comment or " ".join(
+            'uuid="(hidden)"' if m.name == "uuid" else m.text() for m in self.matchers)
+
     def label(self) -> str:
         """How alerts and pages name it."""
-        what = self.comment or " ".join(m.text() for m in self.matchers)
-        return f'silenced by "{what[:80]}" ({self.id})'
+        return f'silenced by "{self.summary()[:80]}" ({self.id})'
+
+    def expire(self, now: int) -> Silence:
+        """This silence ended at `now` (it stays listable until the retention passes)."""
+        return replace(self, ends_at=now, starts_at=min(self.starts_at, now), updated_at=now)
 
 
 def _index_key(silence: Silence) -> tuple[str, str] | None:

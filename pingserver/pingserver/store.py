@@ -16,13 +16,15 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import parse_url
+from redis.asyncio.sentinel import Sentinel
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from pingserver import badges, keys, schedules
-from pingserver.config import Settings
+from pingserver.config import Settings, sentinels
 from pingserver.model import ALWAYS_STORED, DEFAULTS, Check, ping_entry, stored
-from pingserver.resp import PipelinedConnection
+from pingserver.resp import NotReplicated, PipelinedConnection
 from pingserver.silences import Silence
 
 AnyRedis = Redis | RedisCluster
@@ -41,16 +43,45 @@ def hash_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
+def credentials(settings: Settings) -> dict[str, str]:
+    """HB_REDIS_USERNAME and HB_REDIS_PASSWORD as client options (none when unset)."""
+    out = {}
+    if settings.redis_username:
+        out["username"] = settings.redis_username
+    if settings.redis_password.get_secret_value():
+        out["password"] = settings.redis_password.get_secret_value()
+    return out
+
+
+def sentinel_manager(settings: Settings) -> Sentinel:
+    """Sentinel client of HB_REDIS_SENTINELS; it asks for the primary on every connect."""
+    timeouts: dict[str, Any] = {"socket_timeout": settings.redis_timeout,
+                                "socket_connect_timeout": settings.redis_timeout}
+    own = settings.redis_sentinel_password.get_secret_value()
+    master: dict[str, Any] = {**timeouts, **credentials(settings),
+                              "db": int(parse_url(settings.redis_url).get("db") or 0)}
+    return Sentinel(sentinels(settings),
+                    sentinel_kwargs={**timeouts, **({"password": own} if own else {})},
+                    **master)
+
+
 def connect(settings: Settings, *, decode: bool = True) -> AnyRedis:
-    """A client for a single Redis or a Redis Cluster, with bounded timeouts so that a dead
-    Redis turns into a quick 503 rather than a hung request."""
+    """A client for a single Redis, the primary behind Sentinel or a Redis Cluster, with
+    bounded timeouts so that a dead Redis turns into a quick 503 rather than a hung
+    request."""
     options: dict[str, Any] = {
         "decode_responses": decode,
         "socket_timeout": settings.redis_timeout,
         "socket_connect_timeout": settings.redis_timeout,
+        **credentials(settings),
     }
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, **options)
+    if settings.redis_sentinels:
+        client: Redis = sentinel_manager(settings).master_for(
+            settings.redis_sentinel_master, decode_responses=decode,
+            max_connections=MAX_CONNECTIONS, health_check_interval=10)
+        return client
     # redis-py 8 caps a pool at 100 connections and fails beyond; pings arrive in bursts.
     # (A blocking pool would queue instead, but costs a fifth of the ping throughput.)
     return Redis.from_url(settings.redis_url, max_connections=MAX_CONNECTIONS,
@@ -85,10 +116,24 @@ class Store:
         self.raw: Any = raw  # same server, bytes in and out: ping bodies need not be UTF-8
         self.settings = settings
         self._scripts: dict[str, AsyncScript] = {}
-        # The ping path's own pipelined connection (single Redis over TCP or a Unix socket;
-        # see resp.py). Redis Cluster and TLS (rediss://) go through redis-py instead.
+        # The ping path's own pipelined connection (single Redis over TCP or a Unix socket,
+        # or the primary behind Sentinel; see resp.py). Redis Cluster and TLS (rediss://) go
+        # through redis-py instead.
         self.pipe = (None if settings.redis_cluster or settings.redis_url.startswith("rediss:")
-                     else PipelinedConnection(settings.redis_url, settings.redis_timeout))
+                     else self._pipelined(settings))
+
+    @staticmethod
+    def _pipelined(settings: Settings) -> PipelinedConnection:
+        locate = None
+        if settings.redis_sentinels:
+            manager, name = sentinel_manager(settings), settings.redis_sentinel_master
+
+            async def locate() -> tuple[str, int]:
+                host, port = await manager.discover_master(name)
+                return str(host), int(port)
+
+        return PipelinedConnection(settings.redis_url, settings.redis_timeout,
+                                   credentials=credentials(settings), locate=locate)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -338,7 +383,7 @@ class Store:
                            remote_addr.replace("|", ""), ua[:200], body,
                            str(self.settings.ping_log_limit)]
         if self.pipe is None:
-            result = await self.script("ping")(keys=ping_keys, args=args)
+            result = await self._redispy_ping(ping_keys, args)
         else:
             result = await self._pipelined_ping(ping_keys, args)
         if not result or result[0] == 0:
@@ -348,14 +393,37 @@ class Store:
 
     async def _pipelined_ping(self, ping_keys: list[str], args: list[Any]) -> Any:
         assert self.pipe is not None
+        pipe, replicas = self.pipe, self.settings.redis_wait_replicas
         source, sha = keys.script_source("ping"), keys.script_sha("ping")
+        command = ("EVALSHA", sha, len(ping_keys), *ping_keys, *args)
+
+        async def evalsha() -> Any:
+            if replicas:
+                return await pipe.call_replicated(replicas, self.settings.redis_wait_timeout_ms,
+                                                  *command)
+            return await pipe.call(*command)
+
         try:
-            return await self.pipe.call("EVALSHA", sha, len(ping_keys), *ping_keys, *args)
+            return await evalsha()
         except ResponseError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
-            await self.pipe.call("SCRIPT", "LOAD", source)
-            return await self.pipe.call("EVALSHA", sha, len(ping_keys), *ping_keys, *args)
+            await pipe.call("SCRIPT", "LOAD", source)
+            return await evalsha()
+
+    async def _redispy_ping(self, ping_keys: list[str], args: list[Any]) -> Any:
+        replicas = self.settings.redis_wait_replicas
+        if not replicas:
+            return await self.script("ping")(keys=ping_keys, args=args)
+        # WAIT covers the writes of its own connection: script and WAIT in one pipeline.
+        async with self.r.pipeline(transaction=False) as pipe:
+            await self.script("ping")(keys=ping_keys, args=args, client=pipe)
+            pipe.execute_command("WAIT", replicas, self.settings.redis_wait_timeout_ms)
+            result, acked = await pipe.execute()
+        if int(acked) < replicas:
+            raise NotReplicated(f"{acked} of {replicas} replicas confirmed in "
+                                f"{self.settings.redis_wait_timeout_ms} ms")
+        return result
 
     async def pings(self, uuid: str, limit: int) -> list[dict[str, Any]]:
         rows = await self.r.lrange(keys.pings_key(uuid), 0, limit - 1)
@@ -509,6 +577,43 @@ class Store:
             await self.r.xclaim(keys.events_key(shard), keys.STREAM_GROUP, consumer, 0, ids,
                                 justid=True)
 
+    async def notifier_alive(self, consumer: str, ttl_ms: int) -> None:
+        await self.r.set(keys.notifier_alive_key(consumer), str(now_ms()), px=ttl_ms)
+
+    async def notifier_gone(self, consumer: str) -> None:
+        await self.r.delete(keys.notifier_alive_key(consumer))
+
+    async def live_notifiers(self, names: list[str]) -> set[str]:
+        """Those of `names` whose heartbeat key is there."""
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(keys.notifier_alive_key(name))
+        return {name for name, n in zip(names, await pipe.execute(), strict=True) if n}
+
+    async def consumers(self, shard: int) -> list[tuple[str, int, int]]:
+        """(name, pending entries, idle ms) of every consumer of the group on a shard."""
+        rows = await self.r.xinfo_consumers(keys.events_key(shard), keys.STREAM_GROUP)
+        return [(str(r["name"]), int(r["pending"]), int(r["idle"])) for r in rows]
+
+    async def take_over(self, shard: int, gone: str, consumer: str, min_idle_ms: int,
+                        count: int) -> list[tuple[str, dict[str, str] | None]]:
+        """XCLAIM up to `count` of the entries consumer `gone` has pending. `min_idle_ms`
+        keeps two notifiers from both taking an entry: the second finds it just claimed."""
+        key = keys.events_key(shard)
+        rows = await self.r.xpending_range(key, keys.STREAM_GROUP, min="-", max="+",
+                                           count=count, consumername=gone)
+        ids = [row["message_id"] for row in rows]
+        if not ids:
+            return []
+        claimed = await self.r.xclaim(key, keys.STREAM_GROUP, consumer, min_idle_ms, ids)
+        return [(str(i), f or None) for i, f in claimed if i]
+
+    async def drop_consumer(self, shard: int, name: str) -> bool:
+        """Remove a consumer from the group if it has nothing pending (atomically)."""
+        removed = await self.script("drop_consumer")(keys=[keys.events_key(shard)],
+                                                     args=[keys.STREAM_GROUP, name])
+        return bool(removed)
+
     async def ack_events(self, shard: int, ids: list[str]) -> None:
         if ids:
             await self.r.xack(keys.events_key(shard), keys.STREAM_GROUP, *ids)
@@ -583,6 +688,19 @@ class Store:
             pipe.hget(keys.project_key(pid), "name")
         names = await pipe.execute()
         return {pid: name or "" for pid, name in zip(pids, names, strict=True)}
+
+    async def schedule_resend(self, uuid: str, cid: str, at_ms: int) -> None:
+        await self.r.zadd(keys.resend_key(keys.shard_of(uuid)), {f"{uuid} {cid}": at_ms})
+
+    async def drop_resend(self, uuid: str, cid: str) -> None:
+        await self.r.zrem(keys.resend_key(keys.shard_of(uuid)), f"{uuid} {cid}")
+
+    async def claim_resends(self, shard: int, now: int, next_ms: int, count: int) -> list[str]:
+        """Due re-posts of the shard, each re-scored to `next_ms` in the same step, so that
+        one notifier takes each (claim_resend.lua)."""
+        claimed = await self.script("claim_resend")(keys=[keys.resend_key(shard)],
+                                                    args=[now, next_ms, count])
+        return [str(m) for m in claimed]
 
     async def hold(self, uuid: str, entry: dict[str, Any]) -> None:
         await self.r.hset(keys.held_key(keys.shard_of(uuid)), uuid, json.dumps(entry))

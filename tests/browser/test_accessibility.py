@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from pingserver.store import now_ms
 from tests.browser.conftest import Dashboard, Seeder
 from tests.browser.test_dashboard import mixed_project
+from tests.browser.test_silences import oncall_project, save_silence
 
 try:
     from axe_playwright_python.sync_playwright import Axe
@@ -68,5 +70,48 @@ def test_pages_pass_axe(dashboard: Dashboard, seed: Seeder, scheme: str) -> None
     ro.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
     expect(ro.get_by_text("This key is read-only")).to_be_visible()
     problems += audit(ro, "read-only check")
+
+    assert not problems, "\n\n".join(problems)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_silence_pages_pass_axe(dashboard: Dashboard, seed: Seeder, scheme: str) -> None:
+    """The silences page (active, pending and expired ones), and muted checks in the list and
+    on their pages, for both keys."""
+    if Axe is None:
+        pytest.fail("axe-playwright-python is not installed (run scripts/setup.sh)")
+    oc = oncall_project(seed)
+    save_silence(seed, oc.project, "00000000-0000-4000-8000-0000000000a1", ["tag=db"],
+                 ends_at=0, schedule="0 2 * * 0", duration=7200, tz="Europe/Berlin",
+                 comment="weekly maintenance", created_by="ops")
+    gone = save_silence(seed, oc.project, "00000000-0000-4000-8000-0000000000a2",
+                        ['name=~"web/.*"'], comment="old freeze")
+    seed.run(seed.store.save_silence(gone.expire(now_ms())))
+    problems: list[str] = []
+
+    page = dashboard.login(oc.project.api_key, path=f"/dashboard/checks/{oc.migrate.uuid}")
+    page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+    problems += audit(page, "check with the silence form")
+    page.get_by_label("Comment").fill("pg upgrade")
+    page.get_by_role("button", name="Silence for 4 h").click()
+    expect(page.get_by_role("status").filter(has_text="Silenced")).to_be_visible()
+    problems += audit(page, "check just silenced")
+    page.goto(f"{dashboard.url}/dashboard/checks/{oc.load.uuid}")
+    problems += audit(page, "held check")
+    page.goto(f"{dashboard.url}/dashboard/")
+    expect(page.locator("tr.check .mute")).to_have_count(2)
+    problems += audit(page, "list with silenced and held checks")
+    page.goto(f"{dashboard.url}/dashboard/silences")
+    for state in ("active", "pending", "expired"):
+        expect(page.locator(f"#{state} article")).to_have_count(1)
+    problems += audit(page, "silences")
+    dashboard.shot(page, f"silences-{scheme}")
+    page.locator("#active").get_by_role("button", name="Expire").click()
+    expect(page.get_by_role("status").filter(has_text="Expired")).to_be_visible()
+    problems += audit(page, "silences, one just expired")
+
+    ro = dashboard.login(oc.project.api_key_readonly, path="/dashboard/silences")
+    ro.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+    problems += audit(ro, "read-only silences")
 
     assert not problems, "\n\n".join(problems)

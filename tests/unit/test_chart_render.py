@@ -194,10 +194,10 @@ def test_pingserver_and_worker(defaults: list[dict[str, Any]]) -> None:
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     e = env(ps)
-    assert e["HB_REDIS_URL"] == (
-        f"redis://:$(HB_REDIS_PASSWORD)@hb-heartbeat-redis.{NS}.svc.cluster.local:6379/0")
-    names = [x["name"] for x in c["env"]]
-    assert names.index("HB_REDIS_PASSWORD") < names.index("HB_REDIS_URL")  # $(…) expansion
+    # The password stays out of the URL (HB_REDIS_PASSWORD): it need not be URL-safe.
+    assert e["HB_REDIS_URL"] == f"redis://hb-heartbeat-redis.{NS}.svc.cluster.local:6379/0"
+    assert e["HB_REDIS_PASSWORD"] == {"secretKeyRef": {"name": "hb-heartbeat",
+                                                       "key": "redis-password"}}
     assert e["HB_SITE_ROOT"] == f"http://hb-heartbeat-pingserver.{NS}.svc.cluster.local:8000"
     assert "PROMETHEUS_MULTIPROC_DIR" not in e
     worker = find(defaults, "Deployment", "-worker")
@@ -288,7 +288,7 @@ def test_external_redis() -> None:
     assert "StatefulSet" not in kinds(docs)
     assert "redis-password" not in find(docs, "Secret")["data"]
     e = env(find(docs, "Deployment", "-pingserver"))
-    assert e["HB_REDIS_URL"] == "rediss://:$(HB_REDIS_PASSWORD)@redis.example.internal:6380/2"
+    assert e["HB_REDIS_URL"] == "rediss://redis.example.internal:6380/2"
     assert e["HB_REDIS_PASSWORD"] == {"secretKeyRef": {"name": "managed-redis",
                                                        "key": "password"}}
     assert e["HB_REDIS_CLUSTER"] == "true"
@@ -394,4 +394,4 @@ def test_site_root_and_names_can_be_set() -> None:
     docs = render("siteRoot=https://hb.example.org/", "fullnameOverride=beat")
     e = env(find(docs, "Deployment", "beat-pingserver"))
     assert e["HB_SITE_ROOT"] == "https://hb.example.org"
-    assert e["HB_REDIS_URL"].endswith("@beat-redis.monitoring.svc.cluster.local:6379/0")
+    assert e["HB_REDIS_URL"] == "redis://beat-redis.monitoring.svc.cluster.local:6379/0"

@@ -8,6 +8,7 @@ import pytest
 
 from pingserver.dashboard import chart, describe, session, views
 from pingserver.model import Check
+from pingserver.silences import Mute, Silence, parse_matcher
 
 NOW = 1_750_000_000_000
 MIN = 60_000
@@ -149,3 +150,150 @@ def test_login_redirects_stay_on_the_dashboard(target: str, safe: str) -> None:
 def test_csrf_token_depends_on_the_key() -> None:
     assert session.csrf_token("a") != session.csrf_token("b")
     assert session.csrf_token("a") == session.csrf_token("a")
+
+
+# Silences and dependencies ------------------------------------------------------------------
+
+
+def silence(sid: str, *matchers: str, comment: str = "") -> Silence:
+    return Silence(id=sid, project="p", matchers=tuple(parse_matcher(m) for m in matchers),
+                   starts_at=NOW - MIN, ends_at=NOW + 60 * MIN, comment=comment)
+
+
+def test_mute_marks_name_and_link_the_silences_and_dependencies() -> None:
+    db = check("db", "down", slug="primary-db")
+    web = check("web", "down")
+    mute = Mute((silence("s1", "tag=db", comment="pg upgrade"), silence("s2", "name=x")),
+                (db, web))
+    silenced, held = views.mute_marks(mute, readonly=False)
+    assert (silenced.kind, silenced.label, silenced.before) == ("silenced", "Silenced", "by")
+    assert silenced.reason == 'silenced by "pg upgrade" (s1)'
+    assert silenced.links == [views.Link("pg upgrade", "/dashboard/silences#silence-s1"),
+                              views.Link('name="x"', "/dashboard/silences#silence-s2")]
+    assert (held.kind, held.before, held.after) == ("held", "dependencies", "are down")
+    assert held.reason == "dependencies primary-db, web are down"
+    assert held.links[0] == views.Link("primary-db", f"/dashboard/checks/{db.uuid}")
+    [only] = views.mute_marks(Mute(held_by=(db,)), readonly=True)
+    assert (only.before, only.after) == ("dependency", "is down")
+    assert only.links == [views.Link("primary-db", f"/dashboard/checks/{db.unique_key}")]
+    assert views.mute_marks(Mute(), readonly=False) == []
+    assert views.mute_marks(None, readonly=False) == []
+
+
+def test_a_silence_never_names_a_uuid() -> None:
+    """Its reason reaches read-only keys and notification logs; a uuid is a ping URL's
+    secret part."""
+    uuid = "7d18e248-7f24-4fe6-a3bc-22a105700000"
+    s = silence("s1", f"uuid={uuid}", "tag=db")
+    assert s.summary() == 'uuid="(hidden)" tag="db"'
+    [mark] = views.mute_marks(Mute((s,)), readonly=False)
+    assert uuid not in mark.reason and uuid not in mark.links[0].text
+
+
+def test_row_carries_the_mute_marks() -> None:
+    c = check("job", "up")
+    assert views.row(c, [], NOW, readonly=False).mutes == []
+    r = views.row(c, [], NOW, readonly=False, mute=Mute((silence("s1", "name=job"),)))
+    assert [m.kind for m in r.mutes] == ["silenced"]
+
+
+def answer(**changes: Any) -> dict[str, Any]:
+    """A silence as api/silences.silence_json answers it."""
+    base: dict[str, Any] = {
+        "id": "s1", "matchers": [{"name": "tag", "value": "db", "isRegex": False,
+                                  "isEqual": True},
+                                 {"name": "name", "value": "nightly-.*", "isRegex": True,
+                                  "isEqual": False}],
+        "starts_at": "2026-12-06T12:00:00+00:00", "ends_at": "2026-12-06T14:00:00+00:00",
+        "schedule": "", "duration": 7200, "tz": "UTC", "created_by": "alice",
+        "comment": "pg upgrade", "created_at": "2026-12-06T11:59:00+00:00",
+        "updated_at": "2026-12-06T11:59:00+00:00", "state": "active",
+        "current_start": "2026-12-06T12:00:00+00:00",
+        "current_end": "2026-12-06T14:00:00+00:00", "next_start": None, "next_windows": [],
+        "matched_checks": 12}
+    return {**base, **changes}
+
+
+def test_silence_card_from_the_api_answer() -> None:
+    checks = [check(f"db/job-{i:02d}", "up") for i in range(12)]
+    card = views.silence_card(answer(), checks, readonly=True)
+    assert card.matchers == ['tag="db"', 'name!~"nightly-.*"']
+    assert (card.title, card.state_label, card.expirable) == ("pg upgrade", "Active", True)
+    assert card.ends - card.starts == 7200 * 1000
+    assert card.schedule == "" and card.windows == []
+    assert card.matched == 12 and len(card.checks) == views.CHECKS_NAMED
+    assert card.checks[0] == views.Link("db/job-00", f"/dashboard/checks/{checks[0].unique_key}")
+    untitled = views.silence_card(answer(comment="", state="expired"), [], readonly=False)
+    assert untitled.title == 'tag="db" name!~"nightly-.*"'
+    assert untitled.expirable is False
+
+
+def test_silence_card_of_a_window_in_its_time_zone() -> None:
+    window = answer(schedule="0 2 * * 0", tz="Europe/Berlin", ends_at=None, state="pending",
+                    current_end=None, next_windows=[
+                        {"start": "2026-12-13T01:00:00+00:00", "end": "2026-12-13T03:00:00+00:00"},
+                        {"start": "2027-03-28T01:00:00+00:00", "end": "2027-03-28T03:00:00+00:00"}])
+    card = views.silence_card(window, [], readonly=False)
+    assert card.schedule == "at 02:00 on Sundays Europe/Berlin"
+    assert (card.window_length, card.ends, card.current_end) == ("2 hours", 0, 0)
+    # 28 March 2027: clocks go forward at 02:00 in Berlin; the window keeps its UTC length.
+    assert card.windows == ["Sun 2026-12-13 02:00 to 04:00 Europe/Berlin",
+                            "Sun 2027-03-28 03:00 to 05:00 Europe/Berlin"]
+
+
+def test_window_words_across_midnight() -> None:
+    start = 1_796_512_800_000  # 2026-12-05T23:20:00Z
+    assert describe.window(start, start + 3600_000, "UTC") == \
+        "Sat 2026-12-05 23:20 to Sun 2026-12-06 00:20 UTC"
+
+
+def test_silence_groups_order_expired_by_end() -> None:
+    cards = [views.silence_card(answer(id=sid, state=state, ends_at=end), [], readonly=False)
+             for sid, state, end in (("a", "expired", "2026-12-01T00:00:00+00:00"),
+                                     ("b", "active", "2026-12-09T00:00:00+00:00"),
+                                     ("c", "expired", "2026-12-03T00:00:00+00:00"),
+                                     ("d", "pending", "2026-12-09T00:00:00+00:00"))]
+    groups = views.silence_groups(cards)
+    assert [(g.state, [c.id for c in g.cards]) for g in groups] == [
+        ("active", ["b"]), ("pending", ["d"]), ("expired", ["c", "a"])]
+    assert [g.title for g in groups] == ["Active silences", "Pending silences",
+                                         "Expired silences"]
+
+
+@pytest.mark.parametrize(("form", "expected"), [
+    ({"for": "1h", "comment": " pg upgrade "}, {"duration": 3600}),
+    ({"for": "4h", "comment": "x", "created_by": "alice"},
+     {"duration": 14400, "created_by": "alice"}),
+    ({"for": "until", "comment": "x", "until": "2025-06-16T12:00"},
+     {"ends_at": "2025-06-16T12:00:00+00:00"}),
+])
+def test_silence_request(form: dict[str, str], expected: dict[str, Any]) -> None:
+    body = views.silence_request("u-1", form, NOW)  # NOW is 2025-06-15T15:06:40Z
+    assert body["matchers"] == ["uuid=u-1"]
+    assert body["comment"] == form["comment"].strip()
+    assert body["created_by"] == expected.pop("created_by", "dashboard")
+    assert {k: v for k, v in body.items()
+            if k not in ("matchers", "comment", "created_by")} == expected
+
+
+@pytest.mark.parametrize(("form", "message"), [
+    ({"for": "1h", "comment": "  "}, "comment is missing"),
+    ({"for": "2h", "comment": "x"}, "for has unexpected value"),
+    ({"comment": "x"}, "for has unexpected value"),
+    ({"for": "until", "comment": "x"}, "until is missing"),
+    ({"for": "until", "comment": "x", "until": "tomorrow"}, "until is not a date"),
+    ({"for": "until", "comment": "x", "until": "2025-06-15T15:00"}, "until must be in the future"),
+])
+def test_silence_request_names_the_bad_field(form: dict[str, str], message: str) -> None:
+    with pytest.raises(views.FormError, match=message):
+        views.silence_request("u-1", form, NOW)
+
+
+def test_held_notifications_say_why() -> None:
+    held = views.notification({"ts": NOW, "channel": "", "kind": "down", "status": "held",
+                               "why": "dependency db is down"}, {})
+    assert (held["held"], held["why"], held["channel"]) == ("held", "dependency db is down",
+                                                             "every channel")
+    sent = views.notification({"ts": NOW, "channel": "c1", "kind": "down"},
+                              {"c1": {"name": "ops", "kind": "webhook"}})
+    assert (sent["held"], sent["channel"], sent["ok"]) == ("", "ops", True)

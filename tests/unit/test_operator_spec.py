@@ -275,7 +275,7 @@ def test_email_and_apprise_channel_payloads() -> None:
      ({"kind": "webhook", "webhook": {"down": {"url": "https://x"}}}, "secretKeyRef"),
      ({"kind": "email", "email": {}}, "spec.email.to"),
      ({"kind": "apprise", "apprise": {"urls": []}}, "at least one"),
-     ({"kind": "pigeon"}, "not webhook, email or apprise")],
+     ({"kind": "pigeon"}, "not webhook, email, apprise or alertmanager")],
 )
 def test_invalid_channel_specs(body: dict[str, Any], message: str) -> None:
     with pytest.raises(SpecError, match=message):

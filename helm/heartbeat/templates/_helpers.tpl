@@ -116,17 +116,19 @@ app.kubernetes.io/part-of: heartbeat-operator
 {{- end }}
 {{- end }}
 
-{{/* HB_REDIS_URL, with $(HB_REDIS_PASSWORD) expanded by the kubelet from the env var
-before it. */}}
+{{/* HB_REDIS_URL, without credentials: the password goes in HB_REDIS_PASSWORD, so it
+need not be URL-safe. */}}
 {{- define "heartbeat.redisURL" -}}
-{{- $auth := ternary ":$(HB_REDIS_PASSWORD)@" "" .Values.redis.auth.enabled }}
 {{- if eq .Values.redis.mode "bundled" }}
-{{- printf "redis://%s%s.%s.svc.%s:6379/0" $auth (include "heartbeat.redisName" .) .Release.Namespace .Values.clusterDomain }}
+{{- printf "redis://%s.%s.svc.%s:6379/0" (include "heartbeat.redisName" .) .Release.Namespace .Values.clusterDomain }}
 {{- else }}
-{{- $u := urlParse .Values.redis.external.url }}
-{{- $query := ternary (printf "?%s" $u.query) "" (ne $u.query "") }}
-{{- printf "%s://%s%s%s%s" $u.scheme $auth $u.host $u.path $query }}
+{{- .Values.redis.external.url }}
 {{- end }}
+{{- end }}
+
+{{/* "true" when the ping server and worker find the primary through Sentinel. */}}
+{{- define "heartbeat.sentinel" -}}
+{{- if and (eq .Values.redis.mode "external") .Values.redis.external.sentinel.hosts }}true{{ end }}
 {{- end }}
 
 {{/* The env vars every server-side role shares: Redis and the site root. */}}
@@ -138,8 +140,31 @@ before it. */}}
       name: {{ include "heartbeat.redisPasswordSecret" . }}
       key: {{ include "heartbeat.redisPasswordKey" . }}
 {{- end }}
+{{- if include "heartbeat.sentinel" . }}
+{{- with .Values.redis.external.sentinel }}
+- name: HB_REDIS_SENTINELS
+  value: {{ join "," .hosts | quote }}
+- name: HB_REDIS_SENTINEL_MASTER
+  value: {{ .masterName | quote }}
+{{- if .existingSecret }}
+- name: HB_REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .existingSecretPasswordKey }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if or (not (include "heartbeat.sentinel" .)) .Values.redis.external.url }}
 - name: HB_REDIS_URL
   value: {{ include "heartbeat.redisURL" . | quote }}
+{{- end }}
+{{- if .Values.redis.waitReplicas }}
+- name: HB_REDIS_WAIT_REPLICAS
+  value: {{ .Values.redis.waitReplicas | quote }}
+- name: HB_REDIS_WAIT_TIMEOUT_MS
+  value: {{ .Values.redis.waitTimeoutMs | quote }}
+{{- end }}
 - name: HB_REDIS_CLUSTER
   value: {{ and (eq .Values.redis.mode "external") .Values.redis.external.cluster | quote }}
 - name: HB_SITE_ROOT
@@ -156,8 +181,17 @@ before it. */}}
 
 {{/* Checks of contradictory values, included by the Secret template. */}}
 {{- define "heartbeat.validate" -}}
-{{- if and (eq .Values.redis.mode "external") (not .Values.redis.external.url) }}
-{{- fail "redis.mode=external needs redis.external.url" }}
+{{- if and (eq .Values.redis.mode "external") (not .Values.redis.external.url) (not .Values.redis.external.sentinel.hosts) }}
+{{- fail "redis.mode=external needs redis.external.url (or redis.external.sentinel.hosts)" }}
+{{- end }}
+{{- if and .Values.redis.external.sentinel.hosts (ne .Values.redis.mode "external") }}
+{{- fail "redis.external.sentinel.hosts needs redis.mode=external" }}
+{{- end }}
+{{- if and (include "heartbeat.sentinel" .) .Values.redis.external.cluster }}
+{{- fail "redis.external.sentinel.hosts and redis.external.cluster exclude each other" }}
+{{- end }}
+{{- if and .Values.redis.waitReplicas (not (include "heartbeat.sentinel" .)) }}
+{{- fail "redis.waitReplicas needs replicas to wait for: an external Redis with Sentinel (redis.external.sentinel.hosts)" }}
 {{- end }}
 {{- if and (eq .Values.redis.mode "external") .Values.redis.auth.enabled (not .Values.redis.auth.existingSecret) }}
 {{- fail "redis.mode=external with redis.auth.enabled needs redis.auth.existingSecret (or set redis.auth.enabled=false)" }}

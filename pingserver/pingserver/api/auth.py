@@ -63,10 +63,18 @@ async def json_body(request: Request) -> dict[str, Any]:
 JsonBody = Annotated[dict[str, Any], Depends(json_body)]
 
 
-async def read_auth(store: StoreDep, body: JsonBody,
-                    header: Annotated[str | None, Depends(api_key_header)]) -> Auth:
+async def request_key(body: JsonBody,
+                      header: Annotated[str | None, Depends(api_key_header)]) -> str:
+    """The API key the request carries (header, else the body's `api_key`); "" when none."""
     key = header or body.get("api_key")
-    if not key or not isinstance(key, str):
+    return key if isinstance(key, str) else ""
+
+
+RequestKey = Annotated[str, Depends(request_key)]
+
+
+async def read_auth(store: StoreDep, key: RequestKey) -> Auth:
+    if not key:
         raise ApiError(401, "missing api key")
     auth = await store.authenticate(key)
     if auth is None:

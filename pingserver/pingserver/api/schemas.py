@@ -204,7 +204,8 @@ class SilenceSpec(StrictSpec):
 
 
 class ChannelCreate(StrictSpec):
-    kind: str = Field(pattern=KIND_PATTERN, description="Integration kind, e.g. webhook")
+    kind: str = Field(pattern=KIND_PATTERN, description="Integration kind: webhook, email, "
+                      "apprise, alertmanager or console (docs/channels.md)")
     name: str = Field("", max_length=100)
     config: dict[str, Any] = Field(default_factory=dict, description="Kind-specific settings")
 
@@ -345,7 +346,10 @@ class ChannelOut(BaseModel):
     id: str
     name: str
     kind: str
-    config: dict[str, Any] | None = None
+    config: dict[str, Any] | None = Field(None, description="Write-only: its keys, every value "
+                                          "redacted")
+    config_digest: str | None = Field(None, description="HMAC-SHA256 of the configuration's "
+                                      "canonical JSON, keyed by the request's API key")
     last_notify: str | None = None
     last_error: str | None = None
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +16,7 @@ from pingserver.silences import Mute
 # Our state names where the API says something else: healthchecks calls "late" "grace".
 API_STATES = {"late": "grace"}
 PING_KINDS = ("success", "start", "fail", "log", "ign")
+REDACTED = "<redacted>"  # every value of a channel configuration in API answers
 
 
 @dataclass(frozen=True)
@@ -169,15 +173,39 @@ def flip_json(entry: dict[str, Any], held: str | None = None) -> dict[str, Any] 
     return out
 
 
-def channel_json(channel: dict[str, Any], *, full: bool) -> dict[str, Any]:
-    """healthchecks' `{id, name, kind}`; `full` adds the configuration and delivery status."""
+def channel_json(channel: dict[str, Any], *, full: bool,
+                 digest_key: str = "") -> dict[str, Any]:
+    """healthchecks' `{id, name, kind}`; `full` adds the delivery status and the configuration,
+    write-only: its keys with every value redacted, and `config_digest` (config_digest)."""
     result: dict[str, Any] = {"id": channel["id"], "name": channel.get("name", ""),
                               "kind": channel.get("kind", "")}
     if full:
-        result["config"] = channel.get("config") or {}
+        config = channel.get("config") or {}
+        result["config"] = redacted(config)
+        result["config_digest"] = config_digest(digest_key, config)
         result["last_notify"] = iso(int(channel.get("last_notify") or 0))
         result["last_error"] = channel.get("last_error") or ""
     return result
+
+
+def redacted(value: Any) -> Any:
+    """The shape of a channel configuration without its values: any of them may be a secret
+    (a webhook URL with a token, a password, an apprise URL with credentials)."""
+    if isinstance(value, dict):
+        return {key: redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redacted(item) for item in value]
+    return REDACTED
+
+
+def config_digest(api_key: str, config: dict[str, Any]) -> str:
+    """HMAC-SHA256 of the canonical JSON of `config`, keyed by the API key of the request: a
+    client computes it from the configuration it means to have and compares (drift), and
+    nobody without a read-write key can test guesses of a secret against it. The operator
+    has a copy (heartbeat_operator/spec.py `config_digest`): the same rule."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    mac = hmac.new(api_key.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+    return f"hmac-sha256:{mac}"
 
 
 def feed_json(stream_id: str, fields: dict[str, str]) -> dict[str, Any]:

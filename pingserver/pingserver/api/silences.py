@@ -7,7 +7,6 @@ checked before the one write, so a 400 leaves nothing behind.
 from __future__ import annotations
 
 import uuid as uuidlib
-from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -190,10 +189,14 @@ async def replace_silence(store: StoreDep, settings: SettingsDep, auth: WriteAut
 @router.delete("/silences/{sid}", response_model=schemas.SilenceOut, responses=ERRORS)
 async def expire_silence(store: StoreDep, auth: WriteAuth, sid: str) -> JSONResponse:
     """Expire now (it stays listable for HB_SILENCE_RETENTION); expired ones are unchanged."""
-    silence = await _owned(store, auth, sid)
-    now = now_ms()
-    if silence.state(now) != "expired":
-        silence = replace(silence, ends_at=now, starts_at=min(silence.starts_at, now),
-                          updated_at=now)
-        await store.save_silence(silence)
+    silence = await expire_now(store, await _owned(store, auth, sid), now_ms())
     return JSONResponse((await _answer(store, auth, [silence]))[0])
+
+
+async def expire_now(store: Store, silence: Silence, now: int) -> Silence:
+    """Expire it at `now` (the API's DELETE, the dashboard's Expire); an expired one is left
+    as it is."""
+    if silence.state(now) != "expired":
+        silence = silence.expire(now)
+        await store.save_silence(silence)
+    return silence

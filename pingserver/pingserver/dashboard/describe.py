@@ -8,6 +8,7 @@ description is never wrong, only sometimes less friendly.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from pingserver.schedules import human_duration, normalize_cron
 
@@ -252,3 +253,14 @@ def time_of_day(ms: int) -> str:
 def clock(ms: int) -> str:
     """An absolute moment for people: "2025-03-01 12:00:05 UTC"."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def window(start_ms: int, end_ms: int, tz: str) -> str:
+    """A maintenance window in its own zone: "Sun 2026-12-13 02:00 to 04:00 Europe/Berlin"
+    (the end's date only when it differs)."""
+    zone = ZoneInfo(tz)
+    start = datetime.fromtimestamp(start_ms / 1000, tz=zone)
+    end = datetime.fromtimestamp(end_ms / 1000, tz=zone)
+    last = end.strftime("%H:%M") if end.date() == start.date() else end.strftime(
+        "%a %Y-%m-%d %H:%M")
+    return f"{start.strftime('%a %Y-%m-%d %H:%M')} to {last} {tz}"

@@ -1,8 +1,9 @@
 """The web dashboard: server-rendered pages under /dashboard/ (and a redirect from /).
 
 Pages: the login form, the list of checks (with a fragment the page fetches every few
-seconds to refresh itself), a page per check, and pause/resume. Everything a page shows comes
-from the project of the API key in the session cookie; another project's check is a 404.
+seconds to refresh itself), a page per check, pause/resume, the silences page, and silencing
+one check or expiring a silence. Everything a page shows comes from the project of the API
+key in the session cookie; another project's check or silence is a 404.
 """
 
 from __future__ import annotations
@@ -22,11 +23,16 @@ from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from pingserver import muting
+from pingserver.api import schemas
+from pingserver.api.errors import ApiError, validate
+from pingserver.api.silences import build_silence, expire_now, forget_expired, silence_json
 from pingserver.config import Settings
 from pingserver.dashboard import chart, describe, session, views
 from pingserver.dashboard.session import Viewer
 from pingserver.model import Check
-from pingserver.store import Store, now_ms
+from pingserver.silences import check_label
+from pingserver.store import Auth, Store, now_ms
 
 REFRESH_SECONDS = 5
 HISTORY_PINGS = 50
@@ -125,10 +131,10 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=SECURITY_HEADERS)
 
 
-async def not_found(request: Request, viewer: Viewer) -> HTMLResponse:
+async def not_found(request: Request, viewer: Viewer,
+                    what: str = "There is no such check in this project.") -> HTMLResponse:
     name = await _project_name(_store(request), viewer.project)
-    return error_page(request, 404, "Not found", "There is no such check in this project.",
-                      viewer, name)
+    return error_page(request, 404, "Not found", what, viewer, name)
 
 
 def forbidden(request: Request, message: str) -> HTMLResponse:
@@ -263,7 +269,8 @@ async def _listing(request: Request, store: Store, viewer: Viewer) -> views.List
     checks = await store.list_checks(viewer.project)
     pings = await _bounded([store.pings(c.uuid, views.STRIP_LENGTH) for c in checks])
     now = now_ms()
-    rows = [views.row(c, p, now, readonly=viewer.readonly)
+    mutes = await muting.mutes(store, viewer.project, checks, now)
+    rows = [views.row(c, p, now, readonly=viewer.readonly, mute=mutes[c.uuid])
             for c, p in zip(checks, pings, strict=True)]
     q = request.query_params
     return views.listing(rows, state=q.get("state", ""), tag=q.get("tag", ""),
@@ -347,7 +354,9 @@ async def check_page(ident: str, request: Request) -> Response:
     range_name = request.query_params.get("range", "")
     timeline = chart.timeline(flips + _pending_flips(check, state, now), pings, current=state,
                               created=check.created, now=now, range_name=range_name)
-    row = views.row(check, pings, now, readonly=viewer.readonly)
+    mute = (await muting.mutes(store, viewer.project, [check], now))[check.uuid]
+    row = views.row(check, pings, now, readonly=viewer.readonly, mute=mute)
+    depends_on = await store.checks_by_id(check.depends_on)
     ping_url = f"{settings.site_root}/ping/{check.uuid}"
     slug = str(check.config["slug"])
     context = {
@@ -358,6 +367,8 @@ async def check_page(ident: str, request: Request) -> Response:
         "runs": sorted(runs.items(), key=lambda kv: kv[1]),
         "budget": int(check.config["max_runtime"] or check.config["grace"]) * 1000,
         "notes": notes, "channels": channels,
+        "depends_on": [(views.Link(check_label(c), views.check_href(c, readonly=viewer.readonly)),
+                        c.effective_status(now)) for c in depends_on.values()],
         "ping_url": "" if viewer.readonly else ping_url,
         "slug_url": (f"{settings.site_root}/ping/{ping_key}/{slug}"
                      if ping_key and slug and not viewer.readonly else ""),
@@ -382,23 +393,41 @@ def _pending_flips(check: Check, state: str, now: int) -> list[dict[str, Any]]:
     return out
 
 
-async def _pause(request: Request, ident: str, paused: bool) -> Response:
-    settings = _settings(request)
-    store = _store(request)
-    viewer = await session.viewer(request, store)
+async def _writer(request: Request, what: str) -> tuple[Viewer, dict[str, str]] | Response:
+    """The viewer and form of a POST that changes something, or the 403 page: it needs a
+    signed-in read-write key, this site's Origin and the form's CSRF token."""
+    viewer = await session.viewer(request, _store(request))
     form = await session.read_form(request)
     if viewer is None:
         return forbidden(request, "Sign in first.")
-    if not session.same_origin(request, settings.site_root) or not session.token_ok(viewer,
-                                                                                    form):
+    if not session.same_origin(request, _settings(request).site_root) \
+            or not session.token_ok(viewer, form):
         return forbidden(request, "The form has expired or was sent from another site. "
                                   "Reload the page and try again.")
     if viewer.readonly:
-        return forbidden(request, "This API key is read-only: it cannot pause or resume "
-                                  "checks.")
-    check = await _lookup(store, viewer, ident)
+        return forbidden(request, f"This API key is read-only: it cannot {what}.")
+    return viewer, form
+
+
+async def _written_check(request: Request, ident: str,
+                         what: str) -> tuple[Viewer, dict[str, str], Check] | Response:
+    """`_writer` for a form about one check of the viewer's project (else the 404 page)."""
+    allowed = await _writer(request, what)
+    if isinstance(allowed, Response):
+        return allowed
+    viewer, form = allowed
+    check = await _lookup(_store(request), viewer, ident)
     if check is None:
         return await not_found(request, viewer)
+    return viewer, form, check
+
+
+async def _pause(request: Request, ident: str, paused: bool) -> Response:
+    store = _store(request)
+    allowed = await _written_check(request, ident, "pause or resume checks")
+    if isinstance(allowed, Response):
+        return allowed
+    viewer, _, check = allowed
     result = await store.set_paused(check.uuid, paused)
     if result < 0:
         return await not_found(request, viewer)
@@ -414,3 +443,64 @@ async def pause(ident: str, request: Request) -> Response:
 @router.post("/dashboard/checks/{ident}/resume")
 async def resume(ident: str, request: Request) -> Response:
     return await _pause(request, ident, False)
+
+
+# Silences ---------------------------------------------------------------------------------
+
+
+@router.post("/dashboard/checks/{ident}/silence")
+async def silence_check(ident: str, request: Request) -> Response:
+    """A silence for this one check (matcher uuid=<uuid>), made as the API makes one."""
+    store = _store(request)
+    allowed = await _written_check(request, ident, "silence checks")
+    if isinstance(allowed, Response):
+        return allowed
+    viewer, form, check = allowed
+    now = now_ms()
+    try:
+        spec = validate(schemas.SilenceSpec, views.silence_request(check.uuid, form, now))
+        silence = build_silence(spec, viewer.project, _settings(request), now, None)
+    except (views.FormError, ApiError) as exc:
+        message = exc.message if isinstance(exc, ApiError) else str(exc)
+        return error_page(request, 400, "The silence was not created",
+                          message.removeprefix("json validation error: ") + ".", viewer,
+                          await _project_name(store, viewer.project))
+    await store.save_silence(silence)
+    return redirect(f"/dashboard/checks/{check.uuid}?done=silenced")
+
+
+@router.get("/dashboard/silences")
+async def silences_page(request: Request) -> Response:
+    store = _store(request)
+    viewer = await session.viewer(request, store)
+    if viewer is None:
+        return signed_out(request)
+    now = now_ms()
+    silences = await forget_expired(store, viewer.project,
+                                    await store.list_silences(viewer.project), now,
+                                    _settings(request).silence_retention)
+    checks = await store.list_checks(viewer.project)
+    project_name = (await store.project(viewer.project)).get("name", "")
+    auth = Auth(viewer.project, viewer.readonly)
+    cards = [views.silence_card(silence_json(s, now, checks, project_name, auth),
+                                [c for c in checks if s.matches(c, project_name)],
+                                readonly=viewer.readonly) for s in silences]
+    return render(request, "silences.html", {
+        "viewer": viewer, "project_name": project_name or viewer.project,
+        "groups": views.silence_groups(cards), "done": request.query_params.get("done", ""),
+        "relative": lambda ms: describe.relative(ms, now)})
+
+
+@router.post("/dashboard/silences/{sid}/expire")
+async def expire_silence(sid: str, request: Request) -> Response:
+    store = _store(request)
+    allowed = await _writer(request, "expire silences")
+    if isinstance(allowed, Response):
+        return allowed
+    viewer, _ = allowed
+    sid = sid.lower()
+    silence = await store.get_silence(viewer.project, sid) if UUID_RE.fullmatch(sid) else None
+    if silence is None:
+        return await not_found(request, viewer, "There is no such silence in this project.")
+    await expire_now(store, silence, now_ms())
+    return redirect(f"/dashboard/silences?done=expired#silence-{silence.id}")

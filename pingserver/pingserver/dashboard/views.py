@@ -1,16 +1,20 @@
 """What the dashboard pages show, built from the store's records (pure functions).
 
 A `Row` is one check in the list; `Listing` is the filtered, sorted and grouped list with the
-counts by state; `Event` is one line of a check's history (a ping or a state change).
+counts by state; `Event` is one line of a check's history (a ping or a state change);
+`MuteMark` says why a check's alerts are held; `SilenceCard` is one silence on the silences
+page, made from the API's answer for it (api/silences.silence_json).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pingserver.dashboard import describe
 from pingserver.model import Check
+from pingserver.silences import Matcher, Mute, check_label
 
 STATE_LABELS = {"up": "Up", "late": "Late", "down": "Down", "paused": "Paused", "new": "New"}
 STATE_ORDER = {"down": 0, "late": 1, "up": 2, "new": 3, "paused": 4}
@@ -20,6 +24,9 @@ KIND_LABELS = {"success": "Success", "start": "Start", "fail": "Failure", "log":
 SORTS = {"state": "State", "name": "Name", "last_ping": "Last ping", "next": "Next deadline",
          "duration": "Last duration"}
 STRIP_LENGTH = 20
+SILENCE_STATES = {"active": "Active", "pending": "Pending", "expired": "Expired"}
+SILENCE_FOR = {"1h": 3600, "4h": 4 * 3600}  # the check page's "Silence for …" buttons
+CHECKS_NAMED = 10  # matched checks named on a silence; the rest are counted
 FLIP_REASONS = {
     "success": "success ping", "fail": "failure ping", "fail_tolerated": "failure below the "
     "threshold", "late": "no ping in time", "timeout": "grace period ended", "runtime":
@@ -35,6 +42,25 @@ class Mark:
     label: str
     ts: int
     title: str
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    href: str
+
+
+@dataclass(frozen=True)
+class MuteMark:
+    """One reason a check's alerts are held now: "Silenced by <links>" or "Held: dependency
+    <links> is down", with the whole reason in words for a tooltip."""
+
+    kind: str  # "silenced" or "held"
+    label: str
+    reason: str
+    before: str
+    links: list[Link]
+    after: str = ""
 
 
 @dataclass
@@ -63,6 +89,7 @@ class Row:
     duration_text: str
     strip: list[Mark]
     strip_summary: str
+    mutes: list[MuteMark] = field(default_factory=list)
 
 
 @dataclass
@@ -157,7 +184,36 @@ def deadline(check: Check, state: str) -> tuple[int, str]:
     return 0, ""
 
 
-def row(check: Check, pings: list[dict[str, Any]], now: int, *, readonly: bool) -> Row:
+def check_href(check: Check, *, readonly: bool) -> str:
+    """A check page's URL: read-only keys never see a uuid (the ping URL's secret part)."""
+    return f"/dashboard/checks/{check.unique_key if readonly else check.uuid}"
+
+
+def silence_href(sid: str) -> str:
+    return f"/dashboard/silences#silence-{sid}"
+
+
+def mute_marks(mute: Mute | None, *, readonly: bool) -> list[MuteMark]:
+    """The silences and the down dependencies holding a check's alerts, each linked."""
+    if not mute:
+        return []
+    marks = []
+    if mute.silences:
+        marks.append(MuteMark(
+            "silenced", "Silenced", Mute(silences=mute.silences).reason, "by",
+            [Link(s.summary(), silence_href(s.id)) for s in mute.silences]))
+    if mute.held_by:
+        many = len(mute.held_by) > 1
+        marks.append(MuteMark(
+            "held", "Held", Mute(held_by=mute.held_by).reason,
+            "dependencies" if many else "dependency",
+            [Link(check_label(c), check_href(c, readonly=readonly)) for c in mute.held_by],
+            "are down" if many else "is down"))
+    return marks
+
+
+def row(check: Check, pings: list[dict[str, Any]], now: int, *, readonly: bool,
+        mute: Mute | None = None) -> Row:
     config = check.config
     state = check.effective_status(now)
     ns, short = namespace_of(str(config["name"]) or "(unnamed)")
@@ -194,7 +250,7 @@ def row(check: Check, pings: list[dict[str, Any]], now: int, *, readonly: bool) 
         deadline=when, deadline_text=deadline_text, deadline_what=what,
         duration=check.last_duration,
         duration_text=describe.duration(check.last_duration) if check.last_duration else "",
-        strip=marks, strip_summary=summary,
+        strip=marks, strip_summary=summary, mutes=mute_marks(mute, readonly=readonly),
     )
 
 
@@ -302,13 +358,121 @@ def notification(entry: dict[str, Any], channels: dict[str, dict[str, Any]]) -> 
     ts = entry.get("ts")
     what = entry.get("kind") or entry.get("alert") or entry.get("event") or entry.get("new")
     error = str(entry.get("error") or "")
+    held = str(entry.get("status") or "") if entry.get("status") in ("held", "dropped") else ""
     return {
         "ts": int(ts) if isinstance(ts, int | float) else 0,
-        "channel": name,
+        "channel": "every channel" if held and not cid else name,
         "channel_kind": channel.get("kind", "") if channel else str(entry.get("channel_kind")
                                                                     or ""),
         "what": str(what or ""),
         "attempt": entry.get("attempt") or entry.get("attempts") or "",
         "error": error,
         "ok": not error,
+        "held": held,  # "held" (silence or dependency) or "dropped" (recovered meanwhile)
+        "why": str(entry.get("why") or ""),
     }
+
+
+# Silences ---------------------------------------------------------------------------------
+
+
+class FormError(ValueError):
+    """A dashboard form that cannot be used; the message names the field."""
+
+
+@dataclass
+class SilenceCard:
+    id: str
+    state: str
+    state_label: str
+    title: str
+    matchers: list[str]  # amtool syntax
+    starts: int  # ms
+    ends: int  # ms; 0: a window schedule without an end
+    schedule: str  # words, "" for a one-off silence
+    schedule_raw: str
+    window_length: str
+    current_end: int  # ms, the open window's end while active
+    windows: list[str]  # the next windows in their time zone, in words
+    created_by: str
+    created_at: int
+    comment: str
+    matched: int
+    checks: list[Link]
+    expirable: bool
+
+
+@dataclass
+class SilenceGroup:
+    state: str
+    title: str
+    cards: list[SilenceCard]
+
+
+def _ms(iso: str | None) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000) if iso else 0
+
+
+def matcher_text(m: dict[str, Any]) -> str:
+    """An answer's matcher in amtool syntax (read-only keys get uuid values hidden)."""
+    return Matcher(str(m["name"]), str(m["value"]), bool(m["isRegex"]),
+                   bool(m["isEqual"])).text()
+
+
+def silence_card(data: dict[str, Any], matched: list[Check], *, readonly: bool) -> SilenceCard:
+    """One silence as the silences page shows it, from its API answer and the checks its
+    matchers select."""
+    matchers = [matcher_text(m) for m in data["matchers"]]
+    tz = str(data["tz"])
+    recurring = bool(data["schedule"])
+    named = sorted(matched, key=lambda c: str(c.config["name"]))[:CHECKS_NAMED]
+    return SilenceCard(
+        id=str(data["id"]), state=str(data["state"]),
+        state_label=SILENCE_STATES.get(str(data["state"]), str(data["state"])),
+        title=(str(data["comment"]) or " ".join(matchers))[:120], matchers=matchers,
+        starts=_ms(data["starts_at"]), ends=_ms(data["ends_at"]),
+        schedule=describe.cron(str(data["schedule"]), tz) if recurring else "",
+        schedule_raw=f"{data['schedule']} ({tz})" if recurring else "",
+        window_length=describe.human_duration(int(data["duration"])) if recurring else "",
+        current_end=_ms(data["current_end"]),
+        windows=[describe.window(_ms(w["start"]), _ms(w["end"]), tz)
+                 for w in data["next_windows"]],
+        created_by=str(data["created_by"]), created_at=_ms(data["created_at"]),
+        comment=str(data["comment"]), matched=int(data["matched_checks"]),
+        checks=[Link(str(c.config["name"]) or check_label(c), check_href(c, readonly=readonly))
+                for c in named],
+        expirable=data["state"] != "expired")
+
+
+def silence_groups(cards: list[SilenceCard]) -> list[SilenceGroup]:
+    """Active, pending and expired silences; the most recently ended expired ones first."""
+    groups = [SilenceGroup(state, f"{label} silences", [c for c in cards if c.state == state])
+              for state, label in SILENCE_STATES.items()]
+    groups[-1].cards.sort(key=lambda c: c.ends, reverse=True)
+    return groups
+
+
+def silence_request(uuid: str, form: dict[str, str], now: int) -> dict[str, Any]:
+    """The API request (schemas.SilenceSpec) the check page's silence form asks for: one
+    matcher, this check's uuid; for 1 h, 4 h, or until a UTC date and time."""
+    comment = form.get("comment", "").strip()
+    if not comment:
+        raise FormError("comment is missing: say why the alerts are silenced")
+    body: dict[str, Any] = {"matchers": [f"uuid={uuid}"], "comment": comment,
+                            "created_by": form.get("created_by", "").strip() or "dashboard"}
+    choice = form.get("for", "")
+    if choice in SILENCE_FOR:
+        return {**body, "duration": SILENCE_FOR[choice]}
+    if choice != "until":
+        raise FormError("for has unexpected value (1h, 4h or until)")
+    text = form.get("until", "").strip()
+    if not text:
+        raise FormError("until is missing: choose the date and time the silence ends")
+    try:
+        until = datetime.fromisoformat(text)
+    except ValueError:
+        raise FormError("until is not a date and time (YYYY-MM-DDTHH:MM)") from None
+    until = until.replace(tzinfo=UTC) if until.tzinfo is None else until
+    if until.timestamp() * 1000 <= now:
+        raise FormError("until must be in the future (the time is UTC)")
+    return {**body, "ends_at": until.isoformat()}

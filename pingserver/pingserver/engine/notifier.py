@@ -11,6 +11,10 @@ dead-lettered, so a notifier killed mid-delivery leaves the entry pending, and i
 delivered after a restart (own pending entries first) or by another notifier (XAUTOCLAIM
 of entries idle for HB_NOTIFY_CLAIM_IDLE). Retries in progress keep their entries fresh
 (XCLAIM JUSTID) so that peers do not take over deliveries that are only waiting.
+A notifier that comes back under a new name (a Deployment's pod) never resumes its old
+consumer's entries: every notifier renews a heartbeat key (HB_NOTIFY_HEARTBEAT_TTL), and
+consumers without one that have not read for that long are gone; their pending entries are
+taken over at once and they are removed from the group.
 Every delivery carries the flip's stream id as its idempotency key, so receivers can drop
 the duplicates at-least-once delivery may produce.
 """
@@ -37,6 +41,8 @@ from pingserver.engine.channels import (
     Transport,
     build_transports,
 )
+from pingserver.engine.channels.alertmanager import KIND as ALERTMANAGER
+from pingserver.engine.channels.alertmanager import Resender
 from pingserver.engine.flips import Flip, alert_kind
 from pingserver.engine.hold import Holds
 from pingserver.engine.util import Outage, backoff_delay, pause
@@ -60,6 +66,9 @@ T = TypeVar("T")
 Entries = list[tuple[str, dict[str, str] | None]]
 
 CHANNEL_CACHE_SECONDS = 5.0
+# A gone consumer's entry is taken over only if nobody claimed it this long ago: of two
+# notifiers taking over at the same moment, the second finds it just claimed and leaves it.
+TAKEOVER_MIN_IDLE_MS = 1000
 REDIS_CONCURRENCY = 48  # connections for delivery tasks (readers use one each)
 
 
@@ -105,6 +114,7 @@ class Notifier:
         self.shards = list(range(keys.SHARDS)) if shards is None else shards
         self.transports = transports if transports is not None else build_transports(settings)
         self.holds = Holds(store, settings, self.shards)
+        self.resender = Resender(store, settings, self.shards, self._resend)
         self.pool = ThreadPoolExecutor(settings.notify_workers, thread_name_prefix="hb-notify")
         self.slots = asyncio.Semaphore(settings.notify_workers)
         self.per_channel = settings.notify_channel_concurrency or max(
@@ -124,15 +134,22 @@ class Notifier:
         # redis-py's pool refuses (rather than queues) commands beyond max_connections
         # (100): delivery tasks share a bounded number of connections, beside the readers.
         self.redis_slots = asyncio.Semaphore(REDIS_CONCURRENCY)
+        # Since when this notifier's heartbeats have been renewed without a gap (see _beat).
+        self.beating_since: float | None = None
+        self.last_beat = 0.0
 
     # Lifecycle ---------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("notifier %r started: %d shards, %d workers, %d per channel", self.consumer,
                  len(self.shards), self.settings.notify_workers, self.per_channel)
+        # Alive before reading: peers must not take this consumer's entries for a gone one's.
+        await self._redis_retry(self._beat, slot=False)
         tasks = [asyncio.create_task(self._reader(s)) for s in self.shards]
         tasks.append(asyncio.create_task(self._maintain()))
         tasks.append(asyncio.create_task(self._release_loop()))
+        tasks.append(asyncio.create_task(self._identity_loop()))
+        tasks.append(asyncio.create_task(self.resender.run(self.stopping)))
         await stop.wait()
         await self.shutdown(tasks)
 
@@ -151,6 +168,8 @@ class Notifier:
                 log.warning("notifier stopping: %d flips left pending for the next notifier",
                             len(rest))
         self.pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(RedisError):  # what it left pending is taken over at once
+            await self.store.notifier_gone(self.consumer)
         log.info("notifier stopped")
 
     # Reading -----------------------------------------------------------------------------
@@ -379,6 +398,7 @@ class Notifier:
             await self._record(alert, target, attempt, error, seconds, delay)
             if not error:
                 self._delivered(alert, target)
+                await self._redis_retry(lambda: self.resender.delivered(alert, target.channel))
                 return True
             if final:
                 await self._dead_letter(alert, target, attempt, error)
@@ -442,6 +462,14 @@ class Notifier:
             await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
             raise DeliveryError.timed_out(timeout) from None
+
+    async def _resend(self, channel: dict[str, Any], alert: Alert) -> None:
+        """A re-post of a firing Alertmanager alert, under the same limits as deliveries."""
+        transport = self.transports.get(ALERTMANAGER, Unsupported())
+        try:
+            await self._in_thread(Target(channel, transport), alert, [])
+        except Abandoned:
+            raise DeliveryError("the notifier is stopping") from None
 
     def _delivered(self, alert: Alert, target: Target) -> None:
         now = time.time()
@@ -507,6 +535,65 @@ class Notifier:
                 self.outage.ok()
             except RedisError as exc:
                 await pause(self.stopping, self.outage.failed(exc))
+
+    async def _identity_loop(self) -> None:
+        """Renew the heartbeat; take over from gone consumers once it has run unbroken for
+        a TTL (after a Redis outage, live peers renew theirs first)."""
+        loop = asyncio.get_running_loop()
+        ttl = self.settings.notify_heartbeat_ttl
+        while not await pause(self.stopping, ttl / 3):
+            try:
+                await self._beat()
+                if self.beating_since is not None and loop.time() - self.beating_since >= ttl:
+                    await self.reap()
+            except RedisError as exc:
+                self.beating_since = None
+                self.outage.failed(exc)
+
+    async def _beat(self) -> None:
+        ttl = self.settings.notify_heartbeat_ttl
+        now = asyncio.get_running_loop().time()
+        await self.store.notifier_alive(self.consumer, int(ttl * 1000))
+        if self.beating_since is None or now - self.last_beat > ttl:
+            self.beating_since = now  # the key may have expired in the gap
+        self.last_beat = now
+
+    async def reap(self) -> None:
+        """Consumers without a heartbeat that have not read for a TTL are gone: take over
+        their pending entries now (not after HB_NOTIFY_CLAIM_IDLE) and remove them from the
+        group. A live peer reads at least every second and keeps its heartbeat."""
+        ttl_ms = int(self.settings.notify_heartbeat_ttl * 1000)
+        idle_seen = gone = 0
+        for shard in self.shards:
+            try:
+                idle = [name for name, _, ms in await self.store.consumers(shard)
+                        if name != self.consumer and ms > ttl_ms]
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    continue  # the reader recreates it
+                raise
+            live = await self.store.live_notifiers(idle) if idle else set()
+            idle_seen += len(idle)
+            for name in idle:
+                if name not in live and not self.stopping.is_set():
+                    gone += 1
+                    await self._take_over(shard, name)
+        log.debug("reap round: %d idle consumers, %d gone", idle_seen, gone)
+
+    async def _take_over(self, shard: int, gone: str) -> None:
+        batch = self.settings.notify_batch
+        while await self._wait_room():
+            entries = await self.store.take_over(shard, gone, self.consumer,
+                                                 TAKEOVER_MIN_IDLE_MS, batch)
+            fresh = [e for e in entries if (shard, e[0]) not in self.inflight]
+            if fresh:
+                log.info("shard %d: took over %d pending entries of notifier %r (gone)",
+                         shard, len(fresh), gone)
+                await self._submit(shard, fresh)
+            if len(entries) < batch:
+                break
+        if await self.store.drop_consumer(shard, gone):
+            log.info("shard %d: removed notifier %r from the group (gone)", shard, gone)
 
     async def touch(self) -> None:
         """Keep entries in delivery (retries waiting for their backoff included) from

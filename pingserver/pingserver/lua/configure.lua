@@ -18,6 +18,13 @@ if not exists then
   put(c, 'created', now)
 end
 reschedule(c)
+-- A late check whose raised timeout or grace puts the grace start back in the future is up
+-- again, as healthchecks derives the state from the last ping. Recorded as a flip (reason
+-- 'config') so the feed and the operator see it; it alerts only with alert_on_late, like
+-- any recovery from late.
+if c.h.status == 'late' and c.h.needs_eval ~= '1' and num(c.h.grace_start) > now then
+  flip(c, flips, events, uuid, 'late', 'up', now, 'config', '', 0, now)
+end
 sync_repeat(c, now)
 bump_version(c)
 rescore(c, runs, due, uuid, now)

@@ -71,12 +71,16 @@ class Transport(Protocol):
 
 def build_transports(settings: Settings) -> dict[str, Transport]:
     # Imported here: apprise takes a while to import and only the notifier needs it.
+    from pingserver.engine.channels.alertmanager import AlertmanagerTransport
     from pingserver.engine.channels.apprise import AppriseTransport
+    from pingserver.engine.channels.console import ConsoleTransport
     from pingserver.engine.channels.email import EmailTransport
     from pingserver.engine.channels.webhook import WebhookTransport
 
     return {"webhook": WebhookTransport(settings), "email": EmailTransport(settings),
-            "apprise": AppriseTransport(settings)}
+            "apprise": AppriseTransport(settings),
+            "alertmanager": AlertmanagerTransport(settings),
+            "console": ConsoleTransport(settings)}
 
 
 def iso(ms: int) -> str | None:

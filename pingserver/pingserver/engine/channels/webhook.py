@@ -1,8 +1,9 @@
 """Generic webhook channel with healthchecks' placeholders ($NAME, $STATUS, $JSON, ...).
 
-Config: {"down": SPEC, "up": SPEC, "late": SPEC}, SPEC = {"method": "GET"|"POST"|"PUT",
-"url": "...", "body": "...", "headers": {"Name": "value"}}. A missing spec or an empty url
-makes that alert kind a no-op. Repeat reminders use the down spec.
+Config: {"down": SPEC, "up": SPEC, "late": SPEC, "secrets": ["whsec_..."]}, SPEC =
+{"method": "GET"|"POST"|"PUT", "url": "...", "body": "...", "headers": {"Name": "value"}}. A
+missing spec or an empty url makes that alert kind a no-op. Repeat reminders use the down
+spec. With `secrets`, every request is signed (Standard Webhooks, signing.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from urllib.parse import quote, urljoin
 import requests
 
 from pingserver.config import Settings
-from pingserver.engine.channels import Alert, DeliveryError, PermanentError, check_json, ssrf
+from pingserver.engine.channels import (
+    Alert,
+    DeliveryError,
+    PermanentError,
+    check_json,
+    signing,
+    ssrf,
+)
 
 SUCCESS_CODES = (200, 201, 202, 204)
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -129,10 +137,17 @@ class WebhookTransport:
         if spec is None:
             return
         request = prepare(spec, alert)
+        secrets = (channel.get("config") or {}).get("secrets") or []
         deadline = time.monotonic() + timeout
         method, url, body = request.method, request.url, request.body
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._once(method, url, request.headers, body, deadline, timeout)
+            headers = request.headers
+            if secrets:
+                try:
+                    headers = {**headers, **signing.headers(secrets, alert.flip_id, body)}
+                except ValueError:
+                    raise PermanentError("invalid signing secret") from None  # no value shown
+            response = self.once(method, url, headers, body, deadline, timeout)
             if response.status_code in SUCCESS_CODES:
                 return
             location = response.headers.get("Location")
@@ -144,8 +159,10 @@ class WebhookTransport:
                 method, body = "GET", b""  # what browsers and requests do
         raise DeliveryError(f"more than {MAX_REDIRECTS} redirects")
 
-    def _once(self, method: str, url: str, headers: dict[str, str], body: bytes,
-              deadline: float, timeout: float) -> requests.Response:
+    def once(self, method: str, url: str, headers: dict[str, str], body: bytes,
+             deadline: float, timeout: float) -> requests.Response:
+        """One request without following redirects, SSRF-guarded, within `deadline`; the
+        answer read (a little of it) and closed. Also the Alertmanager channel's request."""
         if not self.allow_private:
             ssrf.check_url(url)
         left = deadline - time.monotonic()
