@@ -489,8 +489,8 @@ class Background:
                 desired = reconcile.channel_payload(ref.namespace, ref.name, ref.spec)
             except (spec.SpecError, kube.SecretMissing):
                 continue  # the channel handler reports it
-            served = spec.redacted_config(str(desired["kind"]), desired["config"])
-            if actual is not None and actual.get("config") == served:
+            digest = spec.config_digest(self.ctx.config.api_key, desired["config"])
+            if actual is not None and actual.get("config_digest") == digest:
                 error = str(actual.get("last_error") or "") or None
                 if error != ref.status.get("lastError"):
                     kube.patch_status(constants.CHANNEL_PLURAL, ref.namespace, ref.name,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -460,22 +461,13 @@ def _alertmanager(am: Mapping[str, Any], resolve: Resolver) -> dict[str, Any]:
     return config
 
 
-def redacted_config(kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
-    """`config` as the ping server's answers show it: credentials replaced by a fingerprint
-    (pingserver/engine/channels/validation.py `redacted`, the same rule), so that drift
-    repair can compare a desired config with the served one."""
-    fields = {"webhook": ("secrets",), "alertmanager": ("password", "bearer_token")}
-    out = dict(config)
-    for field in fields.get(kind, ()):
-        if field in out:
-            value = out[field]
-            out[field] = ([_fingerprint(v) for v in value] if isinstance(value, list)
-                          else _fingerprint(value))
-    return out
-
-
-def _fingerprint(value: Any) -> str:
-    return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:16]
+def config_digest(api_key: str, config: Mapping[str, Any]) -> str:
+    """The ping server's `config_digest` of a channel configuration (the configuration itself
+    is write-only): HMAC-SHA256 of its canonical JSON keyed by the API key, the rule of
+    pingserver/api/serialize.py `config_digest`. Drift repair compares it with the answer."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    mac = hmac.new(api_key.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+    return f"hmac-sha256:{mac}"
 
 
 def channel_display_name(namespace: str, name: str) -> str:
