@@ -17,7 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import parse_url
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
@@ -122,14 +122,13 @@ class Store:
         self.pipe = (None if settings.redis_cluster or settings.redis_url.startswith("rediss:")
                      else self._pipelined(settings))
 
-    @staticmethod
-    def _pipelined(settings: Settings) -> PipelinedConnection:
+    def _pipelined(self, settings: Settings) -> PipelinedConnection:
         locate = None
-        if settings.redis_sentinels:
-            manager, name = sentinel_manager(settings), settings.redis_sentinel_master
-
+        pool = self.r.connection_pool
+        if isinstance(pool, SentinelConnectionPool):
+            # The primary as the same sentinels tell redis-py's pool.
             async def locate() -> tuple[str, int]:
-                host, port = await manager.discover_master(name)
+                host, port = await pool.sentinel_manager.discover_master(pool.service_name)
                 return str(host), int(port)
 
         return PipelinedConnection(settings.redis_url, settings.redis_timeout,
@@ -150,8 +149,12 @@ class Store:
     async def close(self) -> None:
         if self.pipe is not None:
             await self.pipe.close()
-        await self.r.aclose()
-        await self.raw.aclose()
+        for client in (self.r, self.raw):
+            await client.aclose()
+            pool = getattr(client, "connection_pool", None)
+            if isinstance(pool, SentinelConnectionPool):
+                for sentinel in pool.sentinel_manager.sentinels:
+                    await sentinel.aclose()
 
     def script(self, name: str) -> AsyncScript:
         if name not in self._scripts:
