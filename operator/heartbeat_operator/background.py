@@ -47,6 +47,9 @@ WARN_EVERY = 300.0  # seconds between repeats of the same warning
 
 EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
 """(object reference, type, reason, message) -> None."""
+KeyedEventPoster = Callable[[Mapping[str, Any], str, str, str, str], Any]
+"""(object reference, type, reason, message, key) -> None: posts once per key, durably
+(kube.post_event_once)."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,8 @@ class Background:
     state_namespace: str
     post_event: EventPoster
     cursor: str = ""
+    # Flip Events; None: through post_event, without the once-per-flip guarantee.
+    post_flip_event: KeyedEventPoster | None = None
     clock: Callable[[], float] = time.monotonic
     health: Health = field(default_factory=Health)
     _next_refresh: float = 0.0
@@ -315,19 +320,30 @@ class Background:
             self._saved_cursor = self.cursor
 
     def handle_flip(self, ref: ObjectRef, flip: Mapping[str, Any]) -> None:
+        """Events first, then the status that marks the flip as reported: a crash in between
+        replays the flip, and the Events, named after it, are not posted twice."""
         check = self.ctx.client.get_check(str(flip["check"]))
         flipped_at = status.parse_time(status.normalize_time(flip.get("timestamp")))
-        applied = self._patch_with_conditions(ref, lambda obj: self._flip_status(obj, flip, check,
-                                                                                 flipped_at))
-        if applied is None:
-            return  # gone, or this flip was already reported
+        self._patch_with_conditions(
+            ref, lambda obj: self._flip_status(obj, flip, check, flipped_at),
+            before_write=lambda: self._post_flip_events(ref, flip))
+
+    def _post_flip_events(self, ref: ObjectRef, flip: Mapping[str, Any]) -> None:
+        key = f"flip/{flip.get('id') or flip.get('ts')}/{flip.get('new')}"
         event = status.flip_event(flip)
         if event is not None:
-            self.post_event(ref.reference(), *event)
+            self._post_flip_event(ref.reference(), *event, key)
         mirrored = cronjob_flip_event(flip, ref.name)
         owner = ref.cronjob_reference()
         if mirrored is not None and owner is not None:
-            self.post_event(owner, *mirrored)
+            self._post_flip_event(owner, *mirrored, key)
+
+    def _post_flip_event(self, ref: Mapping[str, Any], type_: str, reason: str, message: str,
+                         key: str) -> None:
+        if self.post_flip_event is None:
+            self.post_event(ref, type_, reason, message)
+        else:
+            self.post_flip_event(ref, type_, reason, message, key)
 
     @staticmethod
     def _flip_status(obj: Mapping[str, Any], flip: Mapping[str, Any],
@@ -349,9 +365,11 @@ class Background:
 
     def _patch_with_conditions(
             self, ref: ObjectRef,
-            build: Callable[[Mapping[str, Any]], dict[str, Any] | None]) -> bool | None:
+            build: Callable[[Mapping[str, Any]], dict[str, Any] | None],
+            before_write: Callable[[], None] | None = None) -> bool | None:
         """Read the object, build the patch from its current status, write it with the
-        resourceVersion as a precondition (a handler may have written meanwhile)."""
+        resourceVersion as a precondition (a handler may have written meanwhile).
+        `before_write` runs once, before the first write (not when there is nothing to do)."""
         for _ in range(PATCH_ATTEMPTS):
             obj = kube.get_object(constants.CHECK_PLURAL, ref.namespace, ref.name)
             if obj is None or (obj.get("metadata") or {}).get("uid") != ref.uid:
@@ -359,6 +377,9 @@ class Background:
             patch = build(obj)
             if patch is None:
                 return None
+            if before_write is not None:
+                before_write()
+                before_write = None
             try:
                 kube.patch_status_checked(constants.CHECK_PLURAL, ref.namespace, ref.name,
                                           patch, obj["metadata"]["resourceVersion"])

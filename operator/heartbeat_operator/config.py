@@ -39,6 +39,7 @@ class OperatorConfig:
     operator_namespace: str  # where the state ConfigMap lives
     liveness: str  # Kopf --liveness endpoint used by run(); "" = off
     priority: int  # Kopf peering priority; 0 = random
+    peering_lifetime: int = 60  # seconds a replica's peering record counts as alive
     cronjob_default_tz: str = "UTC"  # the zone of CronJobs without spec.timeZone
 
     @property
@@ -131,6 +132,7 @@ def load(env: Mapping[str, str] | None = None) -> OperatorConfig:
         operator_namespace=operator_ns,
         liveness=env.get("HB_LIVENESS", "http://0.0.0.0:8080/healthz").strip(),
         priority=priority,
+        peering_lifetime=_duration(env, "HB_PEERING_LIFETIME", "60s", minimum=5),
         cronjob_default_tz=default_tz,
     )
 

@@ -5,7 +5,9 @@ ConfigMap, the peering object). Plain functions over the official client."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import fnmatch
+import hashlib
 import json
 import logging
 import threading
@@ -238,6 +240,32 @@ def ensure_state_configmap(namespace: str) -> None:
     except ApiException as exc:
         if exc.status != 409:
             raise
+
+
+def post_event_once(ref: Mapping[str, Any], type_: str, reason: str, message: str,
+                    key: str) -> bool:
+    """Post an Event named after `key` (unique per occurrence, e.g. per flip), synchronously:
+    posted again after a crash, it is refused as existing (409). False then. Kopf's own
+    kopf.event() queues Events in memory, where a killed process loses them."""
+    meta = ref.get("metadata") or {}
+    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+    digest = hashlib.sha256(f"{meta.get('uid')}/{key}".encode()).hexdigest()[:20]
+    now = dt.datetime.now(dt.UTC)
+    event = client.CoreV1Event(
+        metadata=client.V1ObjectMeta(name=f"{name[:200]}.hb-{digest}", namespace=namespace),
+        involved_object=client.V1ObjectReference(
+            api_version=ref.get("apiVersion"), kind=ref.get("kind"), name=name,
+            namespace=namespace, uid=meta.get("uid")),
+        type=type_, reason=reason, message=message, count=1, first_timestamp=now,
+        last_timestamp=now, source=client.V1EventSource(component=constants.MANAGED_BY),
+        reporting_component=constants.MANAGED_BY, reporting_instance=constants.MANAGED_BY)
+    try:
+        _core().create_namespaced_event(namespace, event, _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 409:
+            return False
+        raise
+    return True
 
 
 def read_cursor(namespace: str) -> str:

@@ -130,6 +130,11 @@ def _configure_peering(settings: kopf.OperatorSettings, cfg: config.OperatorConf
         settings.peering.name = constants.PEERING_NAME
     if settings.peering.priority == 0:  # equal priorities would pause every replica
         settings.peering.priority = cfg.priority or random.randint(1, MAX_PRIORITY)
+    # A replica that died (kill -9, node lost) counts as alive for this long: the standby
+    # takes over at most this many seconds later. Shorter means more keep-alive writes
+    # (every lifetime minus 5-10 s) and that a replica stalled for longer is taken over
+    # while it may still act.
+    settings.peering.lifetime = cfg.peering_lifetime
     if kube.ensure_peering(settings.peering.clusterwide, cfg.namespaces):
         # Start paused until the peers are known, so that a new replica never acts (not even
         # briefly) next to the active one.
@@ -504,6 +509,7 @@ def background_loop(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Mem
     _await_inventory(stopped, ctx.config, inv)
     loop = background.Background(
         ctx, state_namespace=ctx.config.operator_namespace, post_event=_post_event,
+        post_flip_event=kube.post_event_once,
         cursor=str((body.get("data") or {}).get(constants.CURSOR_KEY) or memo.start_cursor),
         health=memo.health)
     workloads = background.Workloads(ctx, memo.workloads, _post_event)

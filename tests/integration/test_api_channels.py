@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pingserver.api.serialize import config_digest
 from pingserver.config import Settings
 from pingserver.store import ProjectKeys
 from tests.conftest import PingServer
@@ -15,14 +16,16 @@ def api(pingserver: PingServer, keys: ProjectKeys) -> Api:
     return Api(pingserver.url, keys.api_key)
 
 
-def test_channel_lifecycle(api: Api) -> None:
+def test_channel_lifecycle(api: Api, keys: ProjectKeys) -> None:
     created = api.post("/channels/", {"kind": "webhook", "name": "ops",
                                       "config": {"url_down": "https://example.com/down"}})
     assert created.status_code == 201
     channel = created.json()
     cid = channel["id"]
     assert (channel["kind"], channel["name"]) == ("webhook", "ops")
-    assert channel["config"] == {"url_down": "https://example.com/down"}
+    assert channel["config"] == {"url_down": "<redacted>"}  # write-only
+    assert channel["config_digest"] == config_digest(
+        keys.api_key, {"url_down": "https://example.com/down"})
     assert (channel["last_notify"], channel["last_error"]) == (None, "")
 
     assert api.get("/channels/").json() == {"channels": [{"id": cid, "name": "ops",
@@ -30,10 +33,12 @@ def test_channel_lifecycle(api: Api) -> None:
     assert api.get(f"/channels/{cid}").json() == channel
 
     renamed = api.request("PATCH", f"/channels/{cid}", json={"name": "oncall"}).json()
-    assert renamed["name"] == "oncall" and renamed["config"] == channel["config"]
+    assert renamed["name"] == "oncall"
+    assert renamed["config_digest"] == channel["config_digest"]  # kept
     reconfigured = api.post(f"/channels/{cid}", {"config": {"url_down": "https://x.test"}})
     assert reconfigured.status_code == 200
-    assert reconfigured.json()["config"] == {"url_down": "https://x.test"}
+    assert reconfigured.json()["config_digest"] == config_digest(
+        keys.api_key, {"url_down": "https://x.test"})
     assert reconfigured.json()["name"] == "oncall"
 
     deleted = api.delete(f"/channels/{cid}")
@@ -94,3 +99,30 @@ def test_channels_are_private_and_need_a_read_write_key(api: Api, pingserver: Pi
     assert ro.get("/channels/").status_code == 401
     assert ro.post("/channels/", {"kind": "webhook"}).status_code == 401
     assert api.get(f"/channels/{channel['id']}").json()["name"] == "mine"
+
+
+def test_channel_secrets_never_come_back(api: Api, keys: ProjectKeys) -> None:
+    """healthchecks never shows a channel's configuration; here it is write-only: no answer
+    carries a value of it, the digest tells a client whether it holds what it wrote."""
+    token = "T0k3n-xoxb-1234"
+    config = {"down": {"url": f"https://hooks.example/services/{token}", "method": "POST",
+                       "headers": {"Authorization": f"Bearer {token}"}}}
+    created = api.post("/channels/", {"kind": "webhook", "name": "hook", "config": config})
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    answers = [created, api.get(f"/channels/{cid}"), api.get("/channels/"),
+               api.request("PATCH", f"/channels/{cid}", json={"name": "hook2"})]
+    for answer in answers:
+        assert answer.status_code == 200 or answer is created
+        assert token not in answer.text and "hooks.example" not in answer.text
+    fetched = answers[1].json()
+    assert fetched["config"] == {"down": {"url": "<redacted>", "method": "<redacted>",
+                                          "headers": {"Authorization": "<redacted>"}}}
+    assert fetched["config_digest"] == config_digest(keys.api_key, config)
+    assert fetched["config_digest"] != config_digest(keys.api_key, {**config, "x": 1})
+    # Writing an answer back would store the placeholder: refused, nothing changed.
+    back = api.post(f"/channels/{cid}", {"config": fetched["config"]})
+    assert (back.status_code, back.json()) == (400, {
+        "error": "json validation error: config.down.url is the redacted placeholder of API "
+                 "answers, not a value"})
+    assert api.get(f"/channels/{cid}").json()["config_digest"] == fetched["config_digest"]

@@ -49,9 +49,9 @@ def test_alertmanager_channel_waits_for_its_token(start_operator: StartOperator,
     status = kube.wait_status(CHANNELS, "am", lambda s: s.get("ready") is True, "Ready")
     served = stack.channel(status["channelID"])
     assert served is not None and served["kind"] == "alertmanager"
-    assert served["config"]["urls"][1] == "http://alertmanager-1.monitoring:9093"
-    assert served["config"]["labels"] == {"team": "data"}
-    assert served["config"]["bearer_token"].startswith("sha256:")
+    assert served["config"]["urls"][1] == "<redacted>"
+    assert served["config"]["labels"] == {"team": "<redacted>"}
+    assert served["config"]["bearer_token"] == "<redacted>"
     assert "t0ken-value" not in json.dumps(served)
 
 

@@ -15,8 +15,9 @@ from kubernetes import client
 
 from hb_controlplane.cluster import ControlPlane
 from hb_controlplane.wait import wait_for
-from heartbeat_operator import constants
+from heartbeat_operator import constants, spec
 from tests.k8s.test_operator_harness import (
+    API_KEY,
     PING_KEY,
     Kube,
     Stack,
@@ -231,5 +232,7 @@ def test_channel_waits_for_its_secret_and_the_check_follows(
     assert server is not None and server["channels"] == channel["channelID"]
     server_channel = stack.channel(channel["channelID"])
     assert server_channel is not None
-    assert server_channel["config"] == {"urls": ["json://127.0.0.1:9/never"]}
+    assert server_channel["config"] == {"urls": ["<redacted>"]}  # write-only
+    assert server_channel["config_digest"] == spec.config_digest(
+        API_KEY, {"urls": ["json://127.0.0.1:9/never"]})
     assert server_channel["name"] == f"k8s:{namespace}/pager"

@@ -50,7 +50,7 @@ def test_restart_creates_no_duplicates_and_reports_what_it_missed(
     # While no operator runs, the check comes up: the flip waits in the feed.
     assert requests.get(before["pingURL"], timeout=10).text == "OK"
 
-    second = start_operator("--standalone", name="second")
+    second = start_operator("--standalone", "--verbose", name="second")  # handler lines: DEBUG
     assert "resumed from the stored cursor" in second.output()
     status = kube.wait_status(CHECKS, "report", lambda s: s.get("state") == "up", "up")
     assert kube.wait_event("report", "CheckUp").type == "Normal"
@@ -106,13 +106,14 @@ def test_two_replicas_only_one_acts_and_the_other_takes_over(
     """Peering (crds/kopf-peering.yaml): the replica with the higher priority acts; the
     other stays paused until the first one leaves."""
     kube = Kube(kube_api, namespace)
-    high = start_operator("--priority=100", name="high")
+    # --verbose: the lines of handled objects are DEBUG.
+    high = start_operator("--priority=100", "--verbose", name="high")
     high.wait_log("Resuming operations after the pause")
     peering = client.CustomObjectsApi(kube_api).get_namespaced_custom_object(
         constants.PEERING_GROUP, constants.PEERING_VERSION, namespace,
         constants.PEERING_PLURAL, constants.PEERING_NAME)
     assert len(peering["status"]) == 1  # type: ignore[index]
-    low = start_operator("--priority=50", name="low", wait_feed=False)
+    low = start_operator("--priority=50", "--verbose", name="low", wait_feed=False)
     wait_for(lambda: len(client.CustomObjectsApi(kube_api).get_namespaced_custom_object(
         constants.PEERING_GROUP, constants.PEERING_VERSION, namespace,
         constants.PEERING_PLURAL, constants.PEERING_NAME)["status"]) == 2,  # type: ignore[index]

@@ -221,7 +221,12 @@ def test_choose_channels_by_name_and_selector() -> None:
     ])
     assert set(choice.ids) == {"id-mail", "id-slack"}
     assert set(choice.names) == {"mail", "slack"}
-    assert set(choice.pending) == {"missing", "pager", "gone"}
+    # A selected channel being deleted is no longer wanted: once it is gone nothing would
+    # re-run the check to clear it (a named one is still wanted: see below).
+    assert set(choice.pending) == {"missing", "pager"}
+    named = spec.parse_check_spec({"period": "5m", "channels": ["gone"]})
+    assert spec.choose_channels(named, [channel("gone", "id-gone", deleting=True)]
+                                ).pending == ("gone",)
 
 
 def test_empty_selector_selects_every_channel() -> None:

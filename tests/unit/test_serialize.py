@@ -139,9 +139,32 @@ def test_channel_json() -> None:
     channel = {"id": "c", "name": "n", "kind": "webhook", "config": {"url": "u"},
                "last_notify": str(T0), "last_error": "boom", "project": "p"}
     assert channel_json(channel, full=False) == {"id": "c", "name": "n", "kind": "webhook"}
-    assert channel_json(channel, full=True) == {
-        "id": "c", "name": "n", "kind": "webhook", "config": {"url": "u"},
-        "last_notify": iso(T0), "last_error": "boom"}
+    full = channel_json(channel, full=True, digest_key="key")
+    assert full == {
+        "id": "c", "name": "n", "kind": "webhook", "config": {"url": "<redacted>"},
+        "config_digest": full["config_digest"], "last_notify": iso(T0), "last_error": "boom"}
+    assert full["config_digest"].startswith("hmac-sha256:")
+    assert "u" not in full["config_digest"].removeprefix("hmac-sha256:")  # hex only
+
+
+def test_channel_config_is_write_only_with_a_keyed_digest() -> None:
+    config = {"on_down": {"url": "https://hooks.example/T0k3n", "headers": {"X": "s"}},
+              "secrets": ["a", "b"], "up": False, "n": 3}
+    channel = {"id": "c", "kind": "webhook", "config": config}
+    answer = channel_json(channel, full=True, digest_key="k1")
+    assert answer["config"] == {"on_down": {"url": "<redacted>", "headers": {"X": "<redacted>"}},
+                                "secrets": ["<redacted>", "<redacted>"], "up": "<redacted>",
+                                "n": "<redacted>"}
+    assert "T0k3n" not in str(answer)
+    # Same config, any key order: same digest; another value or another API key: another one.
+    reordered = dict(reversed(list(config.items())))
+    assert channel_json({**channel, "config": reordered}, full=True, digest_key="k1")[
+        "config_digest"] == answer["config_digest"]
+    changed = {**config, "secrets": ["a", "c"]}
+    assert channel_json({**channel, "config": changed}, full=True, digest_key="k1")[
+        "config_digest"] != answer["config_digest"]
+    assert channel_json(channel, full=True, digest_key="k2")["config_digest"] != answer[
+        "config_digest"]
 
 
 @pytest.mark.parametrize(("raw", "message"), [
