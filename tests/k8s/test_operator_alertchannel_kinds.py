@@ -1,7 +1,7 @@
 """AlertChannels of the kinds added for on-call tools, against the real control plane and a
 real ping server: an Alertmanager channel whose token Secret key is missing is Ready=False
-naming the field, then Ready once the key exists (the ping server answers the token as a
-fingerprint only); a signing secret that is not a whsec_ value is Ready=False naming the
+naming the field, then Ready once the key exists (the ping server answers the token
+redacted); a signing secret that is not a whsec_ value is Ready=False naming the
 field, without its value in status or Events."""
 
 from __future__ import annotations

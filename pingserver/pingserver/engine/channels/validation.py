@@ -3,7 +3,6 @@ field ("config.urls is missing"), the operator sets Ready=False with the same wo
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,8 +12,6 @@ from pingserver.engine.channels import signing
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 MAX_URLS = 8
 WEBHOOK_SIDES = ("down", "up", "late")
-# Config fields that hold credentials, by kind: never shown in API answers.
-SECRET_FIELDS = {"webhook": ("secrets",), "alertmanager": ("password", "bearer_token")}
 
 
 class ConfigError(ValueError):
@@ -85,22 +82,3 @@ def _webhook(config: dict[str, Any]) -> None:
             signing.key_of(secret)
         except ValueError as exc:
             raise ConfigError(f"secrets[{i}]", str(exc)) from None
-
-
-def redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """`config` with its credentials replaced by a fingerprint, for API answers: a client can
-    tell whether a secret changed (rotation) without reading it."""
-    fields = SECRET_FIELDS.get(kind, ())
-    if not any(f in config for f in fields):
-        return config
-    out = dict(config)
-    for field in fields:
-        if field in out:
-            out[field] = fingerprint(out[field])
-    return out
-
-
-def fingerprint(value: Any) -> Any:
-    if isinstance(value, list):
-        return [fingerprint(v) for v in value]
-    return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:16]
