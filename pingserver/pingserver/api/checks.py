@@ -156,25 +156,47 @@ def _dependency_error(message: str) -> ApiError:
     return ApiError(400, f"json validation error: depends_on {message}")
 
 
+async def _project_checks(store: Store, pid: str, uuids: list[str]) -> dict[str, Check]:
+    found = await store.checks_by_id(sorted(set(uuids)))
+    return {u: c for u, c in found.items() if c.project == pid}
+
+
+async def _dependency_graph(store: Store, pid: str, uuid: str,
+                            ids: list[str]) -> dict[str, Check]:
+    """`uuid`, its new dependencies and every check they reach: read along the edges, not
+    the whole project (the operator sends depends_on with every upsert)."""
+    checks = await _project_checks(store, pid, [uuid, *ids])
+    seen = {uuid, *ids}
+    frontier = [d for u in ids if u in checks for d in checks[u].depends_on]
+    while frontier:
+        new = sorted(set(frontier) - seen)
+        seen.update(new)
+        fetched = await _project_checks(store, pid, new) if new else {}
+        checks.update(fetched)
+        frontier = [d for c in fetched.values() for d in c.depends_on]
+    return checks
+
+
 async def resolve_dependencies(store: Store, pid: str, uuid: str | None,
                                value: str | list[str]) -> str:
     """UUIDs or slugs of the project's checks -> comma-separated UUIDs; refuses unknown and
     ambiguous names and any cycle, naming it."""
     items = value.split(",") if isinstance(value, str) else value
-    checks = {c.uuid: c for c in await store.list_checks(pid)}
+    if isinstance(value, str) and value.strip() == "":
+        items = []
     ids: list[str] = []
     for ident in (i.strip() for i in items):
-        if not ident and isinstance(value, str) and value.strip() == "":
-            continue
-        found = ([ident.lower()] if UUID_RE.match(ident) and ident.lower() in checks
-                 else [u for u, c in checks.items() if ident and c.config["slug"] == ident])
+        by_uuid = UUID_RE.match(ident) and await _project_checks(store, pid, [ident.lower()])
+        found = [ident.lower()] if by_uuid else (
+            await store.uuids_by_slug(pid, ident) if ident else [])
         if not found:
             raise _dependency_error(f"names an unknown check: {ident!r}")
         if len(found) > 1:
             raise _dependency_error(f"names more than one check: {ident!r}")
         if found[0] not in ids:
             ids.append(found[0])
-    if uuid is not None:
+    if uuid is not None and ids:
+        checks = await _dependency_graph(store, pid, uuid, ids)
         graph = {u: c.depends_on for u, c in checks.items() if u != uuid}
         cycle = silences.find_cycle(uuid, ids, graph)
         if cycle:
