@@ -46,7 +46,7 @@ from pingserver import keys  # noqa: E402
 from pingserver.config import Settings  # noqa: E402
 from pingserver.model import DEFAULTS, stored  # noqa: E402
 from pingserver.silences import Silence, SilenceIndex, parse_matcher  # noqa: E402
-from pingserver.store import Store, now_ms  # noqa: E402
+from pingserver.store import Store, now_ms, ping_args  # noqa: E402
 from tests.support.engine import EngineProcess  # noqa: E402
 from tests.support.receivers import HttpReceiver  # noqa: E402
 
@@ -93,9 +93,9 @@ class Bench:
                 pipe.sadd(keys.project_checks_key(self.project), uuid)
                 pipe.evalsha(self.shas["slug"], 1, keys.project_slugs_key(self.project), uuid,
                              "", slug)
-                pipe.evalsha(self.shas["ping"], 7, *keys.check_keys(uuid), uuid,
-                             str(int(last_ping(i))), "success", "", "", "GET", "http",
-                             "127.0.0.1", "bench", "", "100")
+                pipe.evalsha(self.shas["ping"], 1, keys.check_key(uuid), "100",
+                             *ping_args(uuid, "success", None, "", "GET", "http",
+                                        "127.0.0.1", "bench", b"", int(last_ping(i))))
                 uuids.append(uuid)
             await pipe.execute()
         return uuids

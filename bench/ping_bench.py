@@ -3,18 +3,24 @@
     .venv/bin/python bench/ping_bench.py [--checks 10000] [--seconds 15] [--workers 2]
         [--appendfsync always|everysec]
 
-1. wrk against `/ping/<uuid>` over N distinct checks: pings/s and latency percentiles.
-2. The same wrk run against a do-nothing ASGI app (noop_app.py) served by `hb server --app`,
-   i.e. under the ping server's own uvicorn settings: the ceiling.
-3. vegeta at a fixed 5,000 pings/s: p99 latency at that rate (built from the Go module proxy
+All in one run, on the same cores, one phase after the other:
+1. Ceiling: wrk against a do-nothing ASGI app (noop_app.py) served by `hb server --app`, i.e.
+   under the ping server's own uvicorn settings.
+2. Durable ceiling: the do-nothing app plus one EVALSHA per request doing HSET + ZADD + LPUSH
+   over the ping server's pipelined connection: the least a durable ping costs.
+3. Ping server: wrk against `/ping/<uuid>` over N distinct checks: pings/s, latency, CPU per
+   ping of each process (wrk, the server's supervisor and workers, Redis), and Redis' own
+   accounting (INFO commandstats): script calls, pings per call, microseconds per ping in
+   ping.lua and in each command it runs.
+4. vegeta at a fixed 5,000 pings/s: p99 latency at that rate (built from the Go module proxy
    into ~/.cache/heartbeat-operator/bench when missing).
-4. Durability: every ping answered 200 must be counted in Redis (sum of n_pings). Redis runs
+5. Durability: every ping answered 200 must be counted in Redis (sum of n_pings). Redis runs
    with AOF; with `--appendfsync always` (the default, as helm/heartbeat/ci/production-values
    .yaml) a ping is on disk before its 200; with `everysec` (the Helm chart's default) it is
    in Redis before its 200 and on disk within about a second. The summary names the policy.
 
-wrk runs also report CPU time per request of wrk, the server processes and Redis, which other
-work on a shared machine disturbs far less than requests/s.
+The last block, "summary", sets the figures beside the targets of issue #16. CPU time per
+request is the figure that other work on a shared machine disturbs least.
 Needs `wrk` (Debian package); it is installed with apt when missing. Loopback only, bounded.
 """
 
@@ -114,6 +120,18 @@ def process_tree(pid: int) -> list[int]:
     return [pid] + [p for child in children for p in process_tree(int(child))]
 
 
+def server_processes(pid: int) -> dict[str, list[int]]:
+    """`hb server`'s supervisor and each of its workers, by name."""
+    tree = process_tree(pid)
+    named = {"server supervisor": [tree[0]]}
+    # multiprocessing's resource tracker is a child too, and does no work per request.
+    workers = [p for p in tree[1:]
+               if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+    for i, worker in enumerate(workers, 1):
+        named[f"server worker {i}"] = [worker]
+    return named
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time of the processes (Linux /proc)."""
     ticks = 0
@@ -142,23 +160,40 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int,
     cpu = {name: after[name] - before[name] for name in watched}
     cpu["wrk"] = (wrk_after.ru_utime + wrk_after.ru_stime
                   - wrk_before.ru_utime - wrk_before.ru_stime)
+    per_request = {name: round(t / max(done, 1) * 1e6, 1) for name, t in cpu.items()}
+    per_request["server total"] = round(sum(
+        t for name, t in per_request.items() if name.startswith("server")), 1)
     return {"rps": rps, "requests": done, "non2xx": int(non2xx.group(1)) if non2xx else 0,
             "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else -1,
-            "cpu_us_per_request": {name: round(t / max(done, 1) * 1e6, 1)
-                                   for name, t in cpu.items()}}
+            "cpu_us_per_request": per_request}
 
 
-def script_stats(port: int, *, reset: bool = False) -> float:
-    """Redis' microseconds per EVALSHA (ping.lua) since the last reset."""
+def reset_stats(port: int) -> None:
     client = Redis(port=port)
     try:
-        if reset:
-            client.config_resetstat()
-            return 0.0
-        stats = client.info("commandstats").get("cmdstat_evalsha", {})
-        return float(stats.get("usec_per_call", 0.0))
+        client.config_resetstat()
     finally:
         client.close()
+
+
+def command_stats(port: int, pings: int) -> dict[str, Any]:
+    """Redis' own accounting since reset_stats (INFO commandstats): script calls, pings per
+    call, and microseconds per ping in the script and in each command it ran."""
+    client = Redis(port=port)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    evalsha = stats.get("cmdstat_evalsha", {"calls": 0, "usec": 0})
+    per = max(pings, 1)
+    return {"script_calls": evalsha["calls"],
+            "pings_per_call": round(pings / max(evalsha["calls"], 1), 1),
+            "script_us_per_ping": round(evalsha["usec"] / per, 2),
+            "commands_us_per_ping": {
+                name.removeprefix("cmdstat_"): round(stat["usec"] / per, 2)
+                for name, stat in sorted(stats.items())
+                if name not in ("cmdstat_evalsha", "cmdstat_config|resetstat", "cmdstat_info")
+                and stat["calls"] >= pings // 10}}
 
 
 def run_vegeta(port: int, uuids: list[str], rate: int, seconds: int) -> dict[str, float]:
@@ -172,6 +207,37 @@ def run_vegeta(port: int, uuids: list[str], rate: int, seconds: int) -> dict[str
     return {"rate": report["rate"], "requests": report["requests"],
             "success": report["success"], "p50_ms": lat["50th"] / 1e6,
             "p99_ms": lat["99th"] / 1e6, "max_ms": lat["max"] / 1e6}
+
+
+def ceiling(app: str, args: argparse.Namespace, script: Path, env: dict[str, str],
+            redis: RedisServer) -> dict[str, Any]:
+    port = free_port()
+    proc = serve(app, port, args.workers, env)
+    assert redis.proc is not None
+    try:
+        return run_wrk(f"http://127.0.0.1:{port}", script, args.seconds, args.connections,
+                       {**server_processes(proc.pid), "redis": [redis.proc.pid]})
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The figures of issue #16 beside its targets."""
+    ping, fixed = results["ping"], results["fixed_rate"]
+    return {
+        "pings_per_s": ping["rps"],
+        "ratio_to_do_nothing_ceiling": round(ping["rps"] / results["ceiling"]["rps"], 3),
+        "ratio_to_minimal_durable_ceiling": round(
+            ping["rps"] / results["durable_ceiling"]["rps"], 3),
+        "redis_cpu_us_per_ping": ping["cpu_us_per_request"]["redis"],
+        "redis_script_us_per_ping": ping["redis"]["script_us_per_ping"],
+        "p99_ms_at_fixed_rate": round(fixed["p99_ms"], 2),
+        "acknowledged_missing": results["durability"]["lost"],
+        "targets": {"pings_per_s": ">= 25000 (everysec)", "ratio_to_do_nothing_ceiling":
+                    ">= 0.45", "ratio_to_minimal_durable_ceiling": ">= 0.8",
+                    "redis_us_per_ping": "<= 20", "p99_ms_at_fixed_rate": "<= 10 at 5000/s",
+                    "acknowledged_missing": "0"}}
 
 
 def main() -> None:
@@ -199,26 +265,22 @@ def main() -> None:
                                    "redis_appendfsync": args.appendfsync,
                                    "acknowledged_means": FSYNC[args.appendfsync],
                                    "load_average_at_start": os.getloadavg()}
-
-        port = free_port()
-        noop = serve("noop_app:create_app", port, args.workers, env)
-        try:
-            results["ceiling"] = run_wrk(f"http://127.0.0.1:{port}", script, args.seconds,
-                                         args.connections, {"server": process_tree(noop.pid)})
-        finally:
-            noop.terminate()
-            noop.wait()
+        results["ceiling"] = ceiling("noop_app:create_app", args, script, env, redis)
+        reset_stats(redis.port)
+        durable = ceiling("noop_app:create_durable_app", args, script, env, redis)
+        durable["redis"] = command_stats(redis.port, durable["requests"])
+        results["durable_ceiling"] = durable
 
         port = free_port()
         server = serve("pingserver.app:create_app", port, args.workers, env)
         try:
             before = asyncio.run(total_pings(settings, uuids))
             assert redis.proc is not None
-            script_stats(redis.port, reset=True)
+            reset_stats(redis.port)
             ping = run_wrk(f"http://127.0.0.1:{port}", script, args.seconds, args.connections,
-                           {"server": process_tree(server.pid), "redis": [redis.proc.pid]})
-            # Of Redis' CPU per ping, the part spent in ping.lua itself (INFO commandstats).
-            ping["redis_us_per_script_call"] = script_stats(redis.port)
+                           {**server_processes(server.pid), "redis": [redis.proc.pid]})
+            during = asyncio.run(total_pings(settings, uuids))
+            ping["redis"] = command_stats(redis.port, during - before)
             results["ping"] = ping
             results["fixed_rate"] = run_vegeta(port, uuids, args.rate, min(args.seconds, 10))
         finally:
@@ -230,7 +292,7 @@ def main() -> None:
             fixed["requests"] * fixed["success"])
         results["durability"] = {"answered_200": answered_ok, "recorded_in_redis": recorded,
                                  "lost": max(0, answered_ok - recorded)}
-        results["ratio_to_ceiling"] = round(ping["rps"] / results["ceiling"]["rps"], 3)
+        results["summary"] = summary(results)
         print(json.dumps(results, indent=2))
     finally:
         redis.cleanup()

@@ -115,14 +115,6 @@ def resend_key(shard: int) -> str:
     return f"{shard_prefix(shard)}resend"
 
 
-def check_keys(uuid: str) -> list[str]:
-    """KEYS of ping.lua: check, pings, bodies, runs, flips, due, events (the hot path:
-    the shard is computed once)."""
-    p = shard_prefix(shard_of(uuid))
-    return [f"{p}c:{uuid}", f"{p}p:{uuid}", f"{p}b:{uuid}", f"{p}r:{uuid}", f"{p}f:{uuid}",
-            f"{p}due", f"{p}events"]
-
-
 def state_keys(uuid: str) -> list[str]:
     """KEYS of configure.lua and pause.lua: check, runs, due, flips, events."""
     shard = shard_of(uuid)

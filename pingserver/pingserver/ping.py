@@ -1,8 +1,8 @@
 """The ping endpoints (`/ping/...`): the hot path, served as a plain ASGI handler.
 
 Pings bypass FastAPI's routing, validation and dependency machinery: a ping is one parse of
-the path and query, one Redis round trip (ping.lua) and a fixed text answer. Everything else
-goes to the FastAPI application.
+the path and query, one ping.lua call shared with the other pings of its event-loop turn
+(pingbatch.py) and a fixed text answer. Everything else goes to the FastAPI application.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """A pipelined Redis connection for the ping path.
 
-Every ping of a worker goes through one connection: commands are written back to back (all
-pings that arrive in one event-loop turn leave in one write) and replies are matched to callers
-in order, which RESP guarantees. Packing and parsing are hiredis'. This removes redis-py's
+Every ping of a worker goes through one connection: commands are written back to back (the
+commands of one event-loop turn leave in one write; the pings of a turn are one command,
+pingbatch.py, written as soon as it is made) and replies are matched to callers in order, which
+RESP guarantees. Packing and parsing are hiredis'. This removes redis-py's
 per-command connection-pool and retry machinery, which profiling showed to be half of a ping's
 cost. The connection is an asyncio Protocol rather than streams, and one timer per connection
 watches the oldest waiting command instead of one timer per call: both are per-ping costs.
@@ -10,7 +11,7 @@ Everything else uses redis-py; on Redis Cluster the ping path does too. Behind S
 connection asks for the primary's address on every (re)connect.
 
 With WAIT-based acknowledgement, one WAIT follows all the writes that leave in one flush:
-WAIT covers every earlier write of the connection, so the pings of a burst share one replica
+WAIT covers every earlier write of the connection, so the calls of a burst share one replica
 round trip instead of waiting for one each.
 """
 
@@ -58,19 +59,23 @@ class RespProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
 
-    def send(self, command: bytes) -> asyncio.Future[Any]:
-        """Queue one packed command; the future gets its reply (or the connection's error)."""
+    def send(self, command: bytes, *, now: bool = False) -> asyncio.Future[Any]:
+        """Queue one packed command; the future gets its reply (or the connection's error).
+        `now`: write it (and everything queued before it) at once, not at the end of the
+        turn: for a caller that batches itself."""
         future: asyncio.Future[Any] = self.loop.create_future()
         if self.error is not None:
             future.set_exception(self.error)
             return future
-        if not self.queued:
+        if not self.queued and not now:
             self.loop.call_soon(self._flush)
         self.queued.append(command)
         deadline = self.loop.time() + self.timeout
         self.pending.append((deadline, future))
         if self.watchdog is None:
             self.watchdog = self.loop.call_at(deadline, self._check_deadline)
+        if now:
+            self._flush()
         return future
 
     def send_replicated(self, command: bytes,
@@ -156,7 +161,7 @@ class PipelinedConnection:
     async def call(self, *args: Any) -> Any:
         """Send one command and wait for its reply (RedisError on failure or timeout)."""
         protocol = await self._ready()
-        return self._checked(protocol, await protocol.send(pack(args)))
+        return self.checked(protocol, await protocol.send(pack(args)))
 
     async def call_replicated(self, replicas: int, timeout_ms: int, *args: Any) -> Any:
         """Send one write; its reply once WAIT saw `replicas` replicas have it, else
@@ -164,11 +169,16 @@ class PipelinedConnection:
         protocol = await self._ready()
         reply, acked = protocol.send_replicated(pack(args),
                                                 pack(("WAIT", replicas, timeout_ms)))
-        result = self._checked(protocol, await reply)
-        count = self._checked(protocol, await acked)
+        result = self.checked(protocol, await reply)
+        count = self.checked(protocol, await acked)
         if int(count) < replicas:
             raise NotReplicated(f"{count} of {replicas} replicas confirmed in {timeout_ms} ms")
         return result
+
+    def connected(self) -> RespProtocol | None:
+        """The connection, when it is up (no waiting)."""
+        protocol = self.protocol
+        return protocol if protocol is not None and protocol.error is None else None
 
     async def _ready(self) -> RespProtocol:
         protocol = self.protocol
@@ -177,7 +187,7 @@ class PipelinedConnection:
         return protocol
 
     @staticmethod
-    def _checked(protocol: RespProtocol, reply: Any) -> Any:
+    def checked(protocol: RespProtocol, reply: Any) -> Any:
         if isinstance(reply, ResponseError):
             if str(reply).startswith("READONLY"):
                 # A failover made this server a replica: reconnect to the new primary.

@@ -10,7 +10,7 @@ import json
 import secrets
 import time
 import uuid as uuidlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +19,13 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import parse_url
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.commands.core import AsyncScript
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from pingserver import badges, keys, schedules
 from pingserver.config import Settings, sentinels
 from pingserver.model import ALWAYS_STORED, DEFAULTS, Check, ping_entry, stored
-from pingserver.resp import NotReplicated, PipelinedConnection
+from pingserver.pingbatch import PingBatch
+from pingserver.resp import NotReplicated, PipelinedConnection, pack
 from pingserver.silences import Silence
 
 AnyRedis = Redis | RedisCluster
@@ -109,6 +110,26 @@ class Auth:
     readonly: bool
 
 
+def ping_args(uuid: str, action: str, exitstatus: int | None, rid: str, method: str,
+              scheme: str, remote_addr: str, ua: str, body: bytes, at: int) -> list[Any]:
+    """The ARGV of one ping in ping.lua's batch."""
+    # The log entry is '|'-separated (model.ping_entry); only its last field, the user agent,
+    # may hold '|'. Scheme and address come from request headers.
+    via = f"{scheme.replace('|', '')}|{method.replace('|', '')}|{remote_addr.replace('|', '')}"
+    return [uuid, str(at), action, "" if exitstatus is None else str(exitstatus), rid, via,
+            ua[:200], body]
+
+
+def settle(target: asyncio.Future[Any], source: asyncio.Future[Any]) -> None:
+    """Give `target` the outcome of `source`."""
+    if source.cancelled():
+        target.cancel()
+    elif (error := source.exception()) is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(source.result())
+
+
 class Store:
     def __init__(self, redis: AnyRedis, raw: AnyRedis, settings: Settings) -> None:
         # redis-py's annotations cannot express decode_responses; typed as Any on purpose.
@@ -121,6 +142,8 @@ class Store:
         # through redis-py instead.
         self.pipe = (None if settings.redis_cluster or settings.redis_url.startswith("rediss:")
                      else self._pipelined(settings))
+        self._batches: dict[int, PingBatch] = {}
+        self._retries: set[asyncio.Task[list[Any]]] = set()  # kept from the GC
 
     def _pipelined(self, settings: Settings) -> PipelinedConnection:
         locate = None
@@ -376,29 +399,68 @@ class Store:
                    rid: str = "", method: str = "GET", scheme: str = "http",
                    remote_addr: str = "", ua: str = "", body: bytes = b"",
                    at: int | None = None) -> str | None:
-        """Record a ping; returns the kind it was classified as, or None for no such check."""
-        ping_keys = keys.check_keys(uuid)
-        # The log entry is '|'-separated (model.ping_entry); only its last field, the user
-        # agent, may hold '|'. Scheme and address come from request headers.
-        args: list[Any] = [uuid, str(at or now_ms()), action,
-                           "" if exitstatus is None else str(exitstatus), rid,
-                           method.replace("|", ""), scheme.replace("|", ""),
-                           remote_addr.replace("|", ""), ua[:200], body,
-                           str(self.settings.ping_log_limit)]
-        if self.pipe is None:
-            result = await self._redispy_ping(ping_keys, args)
-        else:
-            result = await self._pipelined_ping(ping_keys, args)
-        if not result or result[0] == 0:
+        """Record a ping; returns the kind it was classified as, or None for no such check.
+        It goes to Redis with the other pings of this event-loop turn (pingbatch.py)."""
+        args = ping_args(uuid, action, exitstatus, rid, method, scheme, remote_addr, ua, body,
+                         at or now_ms())
+        result = await self._ping_batch(uuid).add(keys.check_key(uuid), args, len(body))
+        if result[0] == 0:
             return None
         kind = result[1]
         return kind.decode() if isinstance(kind, bytes) else str(kind)
 
-    async def _pipelined_ping(self, ping_keys: list[str], args: list[Any]) -> Any:
+    def _ping_batch(self, uuid: str) -> PingBatch:
+        """One batch per worker; on Redis Cluster one per shard, because a script's keys
+        must share one slot (and a shard's keys share its hash tag)."""
+        shard = keys.shard_of(uuid) if self.settings.redis_cluster else 0
+        batch = self._batches.get(shard)
+        if batch is None:
+            send = self._submit_pings if self.pipe is not None else self._redispy_pings
+            batch = self._batches[shard] = PingBatch(send)
+        return batch
+
+    def _submit_pings(self, ping_keys: list[str], args: list[Any]
+                      ) -> asyncio.Future[list[Any]] | Coroutine[Any, Any, list[Any]]:
+        """The call written at once on the pipelined connection when it is up; otherwise (or
+        to WAIT for replicas) `_pipelined_pings`, which connects first."""
+        assert self.pipe is not None
+        protocol = self.pipe.connected()
+        if protocol is None or self.settings.redis_wait_replicas:
+            return self._pipelined_pings(ping_keys, args)
+        sent = protocol.send(pack(self._ping_command(ping_keys, args)), now=True)
+        replies: asyncio.Future[list[Any]] = protocol.loop.create_future()
+
+        def received(done: asyncio.Future[Any]) -> None:
+            try:
+                replies.set_result(list(PipelinedConnection.checked(protocol, done.result())))
+            except ResponseError as exc:
+                if not str(exc).startswith("NOSCRIPT"):
+                    replies.set_exception(exc)
+                    return
+                # Nothing ran: load the script and make the call again.
+                retry = protocol.loop.create_task(self._pipelined_pings(ping_keys, args))
+                self._retries.add(retry)
+                retry.add_done_callback(self._retries.discard)
+                retry.add_done_callback(lambda again: settle(replies, again))
+            except RedisError as exc:  # the connection failed
+                replies.set_exception(exc)
+            except asyncio.CancelledError:
+                replies.cancel()
+
+        sent.add_done_callback(received)
+        return replies
+
+    def _ping_args(self, args: list[Any]) -> list[Any]:
+        return [str(self.settings.ping_log_limit), *args]
+
+    def _ping_command(self, ping_keys: list[str], args: list[Any]) -> tuple[Any, ...]:
+        return ("EVALSHA", keys.script_sha("ping"), len(ping_keys), *ping_keys,
+                *self._ping_args(args))
+
+    async def _pipelined_pings(self, ping_keys: list[str], args: list[Any]) -> list[Any]:
         assert self.pipe is not None
         pipe, replicas = self.pipe, self.settings.redis_wait_replicas
-        source, sha = keys.script_source("ping"), keys.script_sha("ping")
-        command = ("EVALSHA", sha, len(ping_keys), *ping_keys, *args)
+        command = self._ping_command(ping_keys, args)
 
         async def evalsha() -> Any:
             if replicas:
@@ -407,26 +469,27 @@ class Store:
             return await pipe.call(*command)
 
         try:
-            return await evalsha()
+            return list(await evalsha())
         except ResponseError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
-            await pipe.call("SCRIPT", "LOAD", source)
-            return await evalsha()
+            await pipe.call("SCRIPT", "LOAD", keys.script_source("ping"))
+            return list(await evalsha())
 
-    async def _redispy_ping(self, ping_keys: list[str], args: list[Any]) -> Any:
+    async def _redispy_pings(self, ping_keys: list[str], args: list[Any]) -> list[Any]:
         replicas = self.settings.redis_wait_replicas
+        script_args = self._ping_args(args)
         if not replicas:
-            return await self.script("ping")(keys=ping_keys, args=args)
+            return list(await self.script("ping")(keys=ping_keys, args=script_args))
         # WAIT covers the writes of its own connection: script and WAIT in one pipeline.
         async with self.r.pipeline(transaction=False) as pipe:
-            await self.script("ping")(keys=ping_keys, args=args, client=pipe)
+            await self.script("ping")(keys=ping_keys, args=script_args, client=pipe)
             pipe.execute_command("WAIT", replicas, self.settings.redis_wait_timeout_ms)
             result, acked = await pipe.execute()
         if int(acked) < replicas:
             raise NotReplicated(f"{acked} of {replicas} replicas confirmed in "
                                 f"{self.settings.redis_wait_timeout_ms} ms")
-        return result
+        return list(result)
 
     async def pings(self, uuid: str, limit: int) -> list[dict[str, Any]]:
         rows = await self.r.lrange(keys.pings_key(uuid), 0, limit - 1)

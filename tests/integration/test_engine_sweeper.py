@@ -234,3 +234,59 @@ async def test_expect_first_ping_runs_the_schedule_from_creation(estore: Store) 
     resumed = int(check.raw["expect_since"])
     assert check.grace_start == resumed + 60_000
     assert await estore.r.zscore(keys.due_key(shard), strict) == resumed + 60_000
+
+
+async def due_score(store: Store, uuid: str) -> int | None:
+    score = await store.r.zscore(keys.due_key(keys.shard_of(uuid)), uuid)
+    return None if score is None else int(score)
+
+
+async def test_frequent_pings_keep_the_earlier_wake_up(estore: Store) -> None:
+    # A ping moves the check's score in the due set only when the score there is less than
+    # halfway to its new deadline; the sweeper, woken early, re-scores and nothing is late.
+    project = await estore.create_project("s")
+    uuid = await make_check(estore, project)  # timeout 60 s, grace 60 s
+    shard = keys.shard_of(uuid)
+    t0 = now_ms() - 3_600_000
+    await estore.ping(uuid, "success", at=t0)
+    assert await due_score(estore, uuid) == t0 + 60_000
+    await estore.ping(uuid, "success", at=t0 + 10_000)  # 50 s left of 70: kept
+    assert await due_score(estore, uuid) == t0 + 60_000
+    check = await estore.get_check(uuid)
+    assert check is not None and check.grace_start == t0 + 70_000
+    await estore.ping(uuid, "success", at=t0 + 40_000)  # 20 s left of 60: moved
+    assert await due_score(estore, uuid) == t0 + 100_000
+
+    # Pings stop. At the early wake-up the sweeper finds the check up and re-scores it to its
+    # real deadline; past that deadline it turns late at the grace start, as always.
+    await estore.ping(uuid, "success", at=t0 + 45_000)  # kept: the wake-up stays at +100 s
+    assert await due_score(estore, uuid) == t0 + 100_000
+    await estore.sweep(shard, t0 + 100_000, 100, 30_000)
+    check = await estore.get_check(uuid)
+    assert check is not None and check.status == "up"
+    assert await due_score(estore, uuid) == t0 + 105_000
+    await estore.sweep(shard, t0 + 105_000, 100, 30_000)
+    check = await estore.get_check(uuid)
+    assert check is not None and check.status == "late"
+    flips = [e for e in await events(estore) if e["check"] == uuid]
+    assert [(f["new"], int(f["ts"])) for f in flips] == [("up", t0), ("late", t0 + 105_000)]
+
+
+async def test_a_ping_once_per_period_moves_the_score_every_time(estore: Store) -> None:
+    project = await estore.create_project("s")
+    uuid = await make_check(estore, project)
+    t0 = now_ms() - 3_600_000
+    for n in range(4):  # each ping comes shortly before the deadline of the one before
+        await estore.ping(uuid, "success", at=t0 + n * 59_000)
+        assert await due_score(estore, uuid) == t0 + n * 59_000 + 60_000
+
+
+async def test_a_ping_that_brings_the_deadline_closer_moves_the_score(estore: Store) -> None:
+    project = await estore.create_project("s")
+    uuid = await make_check(estore, project, max_runtime=30)
+    rid = "4d0c7a4e-5d3e-4f0b-9a37-2b5e6f8a9c10"
+    t0 = now_ms() - 3_600_000
+    await estore.ping(uuid, "success", at=t0)
+    assert await due_score(estore, uuid) == t0 + 60_000
+    await estore.ping(uuid, "start", rid=rid, at=t0 + 1_000)  # a run may last 30 s
+    assert await due_score(estore, uuid) == t0 + 31_000

@@ -76,13 +76,19 @@ class EngineRedis:
     def env(self) -> dict[str, str]:
         return {"HB_REDIS_URL": self.url, "HB_REDIS_CLUSTER": "1" if self.cluster else "0"}
 
-    def flush(self) -> None:
+    def each_node(self, call: Callable[[redis.Redis], Any]) -> list[Any]:
+        """`call` with a client of each node (the server, or every cluster master)."""
+        results = []
         for port in self.ports:
             client = redis.Redis(port=port)
             try:
-                client.flushall()
+                results.append(call(client))
             finally:
                 client.close()
+        return results
+
+    def flush(self) -> None:
+        self.each_node(lambda client: client.flushall())
 
     def cleanup(self) -> None:
         self.server.cleanup()

@@ -14,7 +14,7 @@ end
 
 -- A check hash is read once per script and written once (one HSET, one HDEL), because every
 -- Redis call costs more than the Lua around it. load_check returns a check: `h`, the hash as
--- a table (a missing field is nil; values are strings, also those `put` changed) and `w`, the
+-- a table (a missing field is nil or false; values are strings or numbers) and `w`, the
 -- writes not yet saved. A script changes fields with put/put_nz and ends with save_check.
 local function load_check(ck)
   local all = redis.call('HGETALL', ck)
@@ -25,25 +25,38 @@ local function load_check(ck)
   return {h = h, w = {}}
 end
 
--- Set a field, or delete it with `false` (a no-op when it is already missing).
-local function put(c, field, value)
-  if value == false then
-    if c.h[field] == nil then return end
-    c.h[field] = nil
-  else
-    c.h[field] = tostring(value)
+-- load_check for the hot path: one HMGET of `fields`, the fields a script nearly always
+-- needs, instead of the whole hash; any other field is read with HGET when first used, so
+-- correctness never depends on the list. A field known to be missing is `false` in `h`
+-- (not nil, which would read it again). `exists` is false for a check that is not there
+-- (every check has a status).
+local function load_fields(ck, fields)
+  local values = redis.call('HMGET', ck, unpack(fields))
+  local h = {}
+  for i = 1, #fields do
+    h[fields[i]] = values[i]
   end
+  setmetatable(h, {__index = function(t, field)
+    local value = redis.call('HGET', ck, field)
+    rawset(t, field, value)
+    return value
+  end})
+  return {h = h, w = {}}, h.status ~= false
+end
+
+-- Set a field, or delete it with `false` (a no-op when it is already missing). Values are
+-- kept as given, strings or numbers (num reads both): Redis turns a number into its
+-- argument once, in save_check, and Lua's tostring would cost as much again.
+local function put(c, field, value)
+  if value == false and not c.h[field] then return end
+  c.h[field] = value
   c.w[field] = value
 end
 
--- Set numeric runtime fields (field, value, ...), deleting those that are 0: a missing field
--- reads as 0 (num here, model.Check in Python), and every stored field costs memory in
--- every check.
-local function put_nz(c, ...)
-  local fv = {...}
-  for i = 1, #fv, 2 do
-    put(c, fv[i], fv[i + 1] ~= 0 and fv[i + 1])
-  end
+-- Set a numeric runtime field, deleting it when it is 0: a missing field reads as 0 (num
+-- here, model.Check in Python), and every stored field costs memory in every check.
+local function put_nz(c, field, value)
+  put(c, field, value ~= 0 and value)
 end
 
 local function save_check(ck, c)
@@ -105,8 +118,8 @@ local function flip(c, flips, events, uuid, old, new, ts, reason, rid, downtime,
     -- The first reminder comes one period after the down alert goes out (now), not after
     -- the deadline: a flip detected late must not be followed by a reminder at once.
     local every = num(c.h.repeat_every)
-    put_nz(c, 'down_since', ts,
-      'next_repeat', every > 0 and math.max(ts, now) + every * 1000 or 0)
+    put_nz(c, 'down_since', ts)
+    put_nz(c, 'next_repeat', every > 0 and math.max(ts, now) + every * 1000 or 0)
   elseif old == 'down' then
     put(c, 'down_since', false)
     put(c, 'next_repeat', false)
@@ -123,11 +136,13 @@ local function reschedule(c)
     last = num(h.expect_since) > 0 and num(h.expect_since) or num(h.created)
   end
   if last == 0 then
-    put_nz(c, 'grace_start', 0, 'down_at', 0, 'needs_eval', 0)
+    put(c, 'grace_start', false)
+    put(c, 'down_at', false)
+    put(c, 'needs_eval', false)
     return
   end
   local start = 0
-  local needs = 0
+  local needs = false
   if h.kind == 'simple' then
     start = last + num(h.timeout) * 1000
   else
@@ -139,18 +154,26 @@ local function reschedule(c)
       end
     end
     if start == 0 and h.ticks_final ~= '1' then
-      needs = 1
+      needs = '1'
     end
   end
   local down = 0
   if start > 0 then
     down = start + num(h.grace) * 1000
   end
-  put_nz(c, 'grace_start', start, 'down_at', down, 'needs_eval', needs)
+  put_nz(c, 'grace_start', start)
+  put_nz(c, 'down_at', down)
+  put(c, 'needs_eval', needs)
 end
 
--- The next moment this check needs the sweeper, in the shard's deadline set.
-local function rescore(c, runs, due, uuid, now)
+-- The next moment this check needs the sweeper, in the shard's deadline set; `due_at` in the
+-- hash is the score written there. `lazy` (pings) may keep an earlier score instead, when it
+-- is still ahead and more than halfway from now to the new one: the sweeper, woken early,
+-- finds nothing to do and re-scores (its rescore is not lazy). A check pinged every few
+-- seconds with a timeout of minutes is re-scored about twice per timeout, not on every ping;
+-- one pinged once per period is re-scored on every ping, and never woken early. The set's
+-- score is never later than the check's real next deadline, so nothing is detected late.
+local function rescore(c, runs, due, uuid, now, lazy)
   local h = c.h
   local status = h.status
   local best = nil
@@ -167,15 +190,24 @@ local function rescore(c, runs, due, uuid, now)
     consider(num(h.next_repeat))
   end
   if status ~= 'down' and h.needs_eval ~= '1' then
-    local budget = (num(h.max_runtime) > 0 and num(h.max_runtime) or num(h.grace)) * 1000
-    for _, s in ipairs(open_runs(c, runs)) do
-      consider(num(s) + budget)
+    local starts = open_runs(c, runs)
+    if #starts > 0 then
+      local budget = (num(h.max_runtime) > 0 and num(h.max_runtime) or num(h.grace)) * 1000
+      for _, s in ipairs(starts) do
+        consider(num(s) + budget)
+      end
     end
   end
+  local at = num(h.due_at)
   if best then
+    if lazy and at > now and at <= best and (at - now) * 2 > best - now then
+      return
+    end
     redis.call('ZADD', due, best, uuid)
+    put(c, 'due_at', best)
   else
     redis.call('ZREM', due, uuid)
+    put(c, 'due_at', false)
   end
 end
 

@@ -15,7 +15,8 @@ end
 local new = op == 'pause' and 'paused' or 'new'
 redis.call('DEL', runs)
 c.starts = {}
-put_nz(c, 'last_start', 0, 'fail_streak', 0)
+put(c, 'last_start', false)
+put(c, 'fail_streak', false)
 if op == 'resume' then
   -- expect_first_ping counts from here, so the catch-up run after a resume is on time.
   put(c, 'last_ping', false)
