@@ -26,7 +26,7 @@ from redis import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from noop_app import MINIMAL_PING
-from ping_bench import cpu_seconds, make_checks
+from ping_bench import command_stats, cpu_seconds, make_checks
 
 from hb.localredis import RedisServer
 from pingserver import keys
@@ -48,17 +48,9 @@ def measure(client: Redis, pid: int, calls: list[tuple[Any, ...]], pings: int) -
         for reply in pipe.execute():
             assert reply, reply
     cpu = cpu_seconds([pid]) - cpu
-    stats = client.info("commandstats")
-    script = stats["cmdstat_evalsha"]
-    return {
-        "pings": pings, "calls": script["calls"],
-        "script_us_per_ping": round(script["usec"] / pings, 2),
-        "redis_cpu_us_per_ping": round(cpu / pings * 1e6, 2),
-        "commands_us_per_ping": {
-            name.removeprefix("cmdstat_"): round(stat["usec"] / pings, 2)
-            for name, stat in sorted(stats.items())
-            if name not in ("cmdstat_evalsha", "cmdstat_config|resetstat")},
-    }
+    port = client.get_connection_kwargs()["port"]
+    return {"pings": pings, "redis_cpu_us_per_ping": round(cpu / pings * 1e6, 2),
+            **command_stats(port, pings)}
 
 
 def ping_calls(uuids: list[str], pings: int, batch: int) -> list[tuple[Any, ...]]:

@@ -5,9 +5,14 @@ hash tag (`hb:{7}:...`), so a check's hash, its ping log, its runs, the shard's 
 and the shard's flip stream share one Redis Cluster slot and one Lua script can update them
 atomically. The number of shards is fixed: changing it would move checks between shards.
 
+ping.lua and sweep.lua make a check's keys from the shard prefix (`hb:{N}:`, taken from the
+check key or the due key they are given) instead of receiving each one: the names below are
+spelled there too.
+
 Per shard N (tag `{N}`):
   hb:{N}:c:<uuid>   hash    check configuration and runtime state
-  hb:{N}:p:<uuid>   list    ping log, newest first, JSON entries, capped
+  hb:{N}:p:<uuid>   list    ping log, newest first, one '|'-separated line per ping
+                            (model.ping_entry), capped
   hb:{N}:b:<uuid>   hash    ping number -> body
   hb:{N}:r:<uuid>   hash    open runs: rid ('_' when none) -> start time
   hb:{N}:f:<uuid>   zset    flip history ("seq|old|new|reason|rid|downtime", scored by

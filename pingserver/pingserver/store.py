@@ -450,12 +450,12 @@ class Store:
         sent.add_done_callback(received)
         return replies
 
-    def _ping_args(self, args: list[Any]) -> list[Any]:
+    def _script_args(self, args: list[Any]) -> list[Any]:
         return [str(self.settings.ping_log_limit), *args]
 
     def _ping_command(self, ping_keys: list[str], args: list[Any]) -> tuple[Any, ...]:
         return ("EVALSHA", keys.script_sha("ping"), len(ping_keys), *ping_keys,
-                *self._ping_args(args))
+                *self._script_args(args))
 
     async def _pipelined_pings(self, ping_keys: list[str], args: list[Any]) -> list[Any]:
         assert self.pipe is not None
@@ -478,7 +478,7 @@ class Store:
 
     async def _redispy_pings(self, ping_keys: list[str], args: list[Any]) -> list[Any]:
         replicas = self.settings.redis_wait_replicas
-        script_args = self._ping_args(args)
+        script_args = self._script_args(args)
         if not replicas:
             return list(await self.script("ping")(keys=ping_keys, args=script_args))
         # WAIT covers the writes of its own connection: script and WAIT in one pipeline.

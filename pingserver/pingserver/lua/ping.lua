@@ -106,7 +106,7 @@ local function ping(ck, a)
   end
   -- One compact line per ping, not JSON: a third of the bytes in memory and in the AOF, and no
   -- encoder. Fields in model.PING_FIELDS order; the user agent, which may hold '|', is last
-  -- (store.ping keeps '|' out of the other fields).
+  -- (store.ping_args keeps '|' out of the other fields).
   local logged = redis.call('LPUSH', pings, n .. '|' .. nowstr .. '|' .. action .. '|' ..
     via .. '|' .. rid .. '|' .. exitstatus .. '|' .. (duration or '') .. '|' .. #body .. '|' ..
     ua)
